@@ -1,0 +1,138 @@
+//! Tunables. Every queue, view and timer has a bound here with a documented default.
+
+use core::time::Duration;
+
+/// HyParView overlay parameters. Defaults follow Leitão, Pereira and Rodrigues,
+/// "HyParView: a membership protocol for reliable gossip-based broadcast" (DSN 2007), §5:
+/// active view log10(n)+1 = 5 and passive view 30 for n = 10,000; ARWL 6, PRWL 3;
+/// shuffles of ka = 3 active and kp = 4 passive entries.
+#[derive(Debug, Clone)]
+pub struct OverlayConfig {
+    /// Maximum number of neighbors we hold a connection to (the paper's active view).
+    pub active_view_capacity: usize,
+    /// Maximum number of known-but-unconnected peers kept as replacements.
+    pub passive_view_capacity: usize,
+    /// Active random walk length: hops a ForwardJoin travels.
+    pub active_random_walk_length: u8,
+    /// Passive random walk length: the hop at which a ForwardJoin adds the joiner to the passive view.
+    pub passive_random_walk_length: u8,
+    /// How often a shuffle starts.
+    pub shuffle_interval: Duration,
+    /// Active-view entries sent in a shuffle.
+    pub shuffle_active_count: usize,
+    /// Passive-view entries sent in a shuffle.
+    pub shuffle_passive_count: usize,
+    /// Hops a shuffle walks before it is answered.
+    pub shuffle_walk_length: u8,
+    /// Dials running at once when filling the active view.
+    pub max_concurrent_dials: usize,
+    /// A dial that neither connects nor fails by then is given up.
+    pub dial_timeout: Duration,
+    /// An inbound connection must introduce itself within this time or it is closed.
+    pub hello_timeout: Duration,
+    /// How long to wait before retrying the seeds when there are no neighbors at all.
+    pub join_retry_interval: Duration,
+    /// How often a node tries to reach one recently failed member, so partitions heal.
+    pub heal_interval: Duration,
+}
+
+impl Default for OverlayConfig {
+    fn default() -> Self {
+        OverlayConfig {
+            active_view_capacity: 5,
+            passive_view_capacity: 30,
+            active_random_walk_length: 6,
+            passive_random_walk_length: 3,
+            shuffle_interval: Duration::from_secs(10),
+            shuffle_active_count: 3,
+            shuffle_passive_count: 4,
+            shuffle_walk_length: 3,
+            max_concurrent_dials: 3,
+            dial_timeout: Duration::from_secs(15),
+            hello_timeout: Duration::from_secs(5),
+            join_retry_interval: Duration::from_secs(2),
+            heal_interval: Duration::from_secs(15),
+        }
+    }
+}
+
+/// Failure detection and anti-entropy timing.
+#[derive(Debug, Clone)]
+pub struct MembershipConfig {
+    /// Granularity of the periodic checks (pings, dials, garbage collection).
+    pub tick_interval: Duration,
+    /// A neighbor silent this long is pinged (every tick while silent).
+    pub ping_interval: Duration,
+    /// A neighbor silent this long is dropped and suspected.
+    pub neighbor_timeout: Duration,
+    /// How often a node compares its membership with one neighbor.
+    pub sync_interval: Duration,
+    /// Suspicion timeout once `suspicion_confirmations` independent members suspect.
+    pub suspicion_min: Duration,
+    /// Suspicion timeout with a single accuser (Lifeguard's dynamic suspicion).
+    pub suspicion_max: Duration,
+    /// Independent accusers after which the timeout reaches `suspicion_min`.
+    pub suspicion_confirmations: usize,
+    /// How long left and failed members are remembered before being forgotten.
+    pub tombstone_ttl: Duration,
+    /// A timer this late means this node itself was stalled (hidden tab, suspended process):
+    /// it then doubts itself and restarts its neighbor clocks instead of accusing anyone.
+    pub stall_threshold: Duration,
+}
+
+impl Default for MembershipConfig {
+    fn default() -> Self {
+        MembershipConfig {
+            tick_interval: Duration::from_millis(250),
+            ping_interval: Duration::from_millis(750),
+            neighbor_timeout: Duration::from_millis(2_500),
+            sync_interval: Duration::from_secs(1),
+            suspicion_min: Duration::from_millis(500),
+            suspicion_max: Duration::from_secs(5),
+            suspicion_confirmations: 3,
+            tombstone_ttl: Duration::from_secs(300),
+            stall_threshold: Duration::from_secs(2),
+        }
+    }
+}
+
+/// Size bounds on records and messages.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Largest message handed to the transport (a WebRTC data channel frame).
+    pub max_message_size: usize,
+    /// Metadata keys per member.
+    pub max_meta_keys: usize,
+    /// Bytes per metadata key.
+    pub max_meta_key_len: usize,
+    /// Bytes per metadata value.
+    pub max_meta_value_len: usize,
+    /// Members remembered at most (alive and tombstoned); news of more is dropped and counted.
+    pub max_members: usize,
+    /// Outputs queued at most between drains; past it, transmissions are dropped and counted.
+    pub max_queued_outputs: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_message_size: 16 * 1024,
+            max_meta_keys: 32,
+            max_meta_key_len: 64,
+            max_meta_value_len: 1024,
+            max_members: 100_000,
+            max_queued_outputs: 100_000,
+        }
+    }
+}
+
+/// Everything a [`crate::Node`] can be tuned with.
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    /// Overlay (HyParView) parameters.
+    pub overlay: OverlayConfig,
+    /// Membership (failure detection, anti-entropy) parameters.
+    pub membership: MembershipConfig,
+    /// Size bounds.
+    pub limits: Limits,
+}

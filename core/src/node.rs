@@ -1,0 +1,494 @@
+//! [`Node`]: the whole protocol as one state machine. Inputs come in through `handle_*`
+//! and commands; outputs are drained with [`Node::poll_output`]. No I/O, clock or entropy.
+//!
+//! The logic is spread over modules by concept: `overlay` (HyParView), `liveness`
+//! (pings, suspicion, refutation) and `sync` (anti-entropy and push).
+
+use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::time::Duration;
+
+use rand_chacha::ChaCha8Rng;
+use rand_core::{RngCore, SeedableRng};
+
+use crate::config::Config;
+use crate::event::{Event, Output};
+use crate::identity::{Ed25519, Identity, PeerId, Verify};
+use crate::membership::{Member, Members, SuspicionTimes};
+use crate::record::{Claim, Entry, MetaEntry, Record, SignedRecord};
+use crate::stats::Stats;
+use crate::time::Instant;
+use crate::wire::{self, DecodeError, Intent, Message};
+
+/// Why `handle_message` refused its input. In every case the node's state is untouched
+/// (apart from the counter in [`Stats`] that records the refusal).
+#[derive(Debug, thiserror::Error)]
+pub enum HandleError {
+    /// The bytes did not decode; state untouched.
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    /// The sender has no connection known to this node; message ignored, state untouched.
+    #[error("message from {0}, which has no connection to this node (ignored, state untouched)")]
+    UnknownPeer(PeerId),
+    /// The node has left the group and takes no more input; state untouched.
+    #[error("this node has left the group (input ignored, state untouched)")]
+    Left,
+}
+
+/// Why a command was refused. In every case the node's state is untouched.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CommandError {
+    /// The node has left; create a new one to rejoin.
+    #[error("this node has left the group; create a new node to join again (nothing changed)")]
+    Left,
+    /// The metadata would break a limit in [`crate::Limits`].
+    #[error("metadata refused: {0} (nothing changed)")]
+    MetaLimit(&'static str),
+}
+
+/// The state of one connection this node knows about.
+#[derive(Debug, Clone)]
+pub(crate) enum Link {
+    /// We asked the driver to dial.
+    Dialing { intent: Intent, deadline: Instant },
+    /// Inbound connection; waiting for the dialer's `Hello`.
+    AwaitHello { deadline: Instant },
+    /// We dialed, sent `Hello`, and wait for `Welcome`.
+    AwaitWelcome { intent: Intent, deadline: Instant },
+    /// An active-view neighbor.
+    Active(Neighbor),
+    /// Closed on purpose: its close must not be taken as a failure.
+    Closing { deadline: Instant },
+}
+
+/// Book-keeping for one active neighbor.
+#[derive(Debug, Clone)]
+pub(crate) struct Neighbor {
+    pub last_heard: Instant,
+    pub last_ping: Option<Instant>,
+    pub view: Vec<PeerId>,
+}
+
+/// Periodic timers; suspicion deadlines live in the member table.
+#[derive(Debug, Clone)]
+pub(crate) struct Timers {
+    pub tick: Instant,
+    pub sync: Instant,
+    pub shuffle: Instant,
+    pub heal: Instant,
+    pub join_retry: Option<Instant>,
+    pub ticks: u64,
+}
+
+/// One member of a Rumor group: overlay, membership and failure detection in one
+/// deterministic, sans-IO state machine.
+///
+/// Feed it bytes, connection events and timeouts; after every call drain
+/// [`Node::poll_output`] until it returns [`Output::Timeout`] (or `None` once left).
+pub struct Node {
+    pub(crate) identity: Identity,
+    pub(crate) me: PeerId,
+    pub(crate) config: Config,
+    pub(crate) rng: ChaCha8Rng,
+    pub(crate) verifier: Box<dyn Verify>,
+    pub(crate) own: Record,
+    pub(crate) members: Members,
+    pub(crate) links: BTreeMap<PeerId, Link>,
+    pub(crate) passive: BTreeSet<PeerId>,
+    pub(crate) repair: VecDeque<PeerId>,
+    pub(crate) seeds: Vec<PeerId>,
+    pub(crate) next_seed: usize,
+    pub(crate) outputs: VecDeque<Output>,
+    pub(crate) push: Vec<(Entry, Option<PeerId>)>,
+    pub(crate) timers: Timers,
+    pub(crate) views_dirty: bool,
+    pub(crate) nonce: u32,
+    pub(crate) left: bool,
+    pub(crate) stats: Stats,
+}
+
+impl Node {
+    /// A node with `identity`, tuned by `config`, whose random choices come from `seed`.
+    /// It knows only itself until [`Node::join`] or an inbound connection.
+    pub fn new(identity: Identity, config: Config, seed: u64, now: Instant) -> Self {
+        let me = identity.id();
+        let own = Record {
+            id: me,
+            incarnation: 0,
+            version: 1,
+            meta: BTreeMap::new(),
+            leaving: false,
+        };
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let jitter = |rng: &mut ChaCha8Rng, d: Duration| {
+            Duration::from_millis(rng.next_u64() % (d.as_millis() as u64).max(1))
+        };
+        let m = &config.membership;
+        let o = &config.overlay;
+        let timers = Timers {
+            tick: now + m.tick_interval,
+            sync: now + jitter(&mut rng, m.sync_interval),
+            shuffle: now + o.shuffle_interval + jitter(&mut rng, o.shuffle_interval),
+            heal: now + o.heal_interval + jitter(&mut rng, o.heal_interval),
+            join_retry: None,
+            ticks: 0,
+        };
+        let mut node = Node {
+            me,
+            config,
+            rng,
+            verifier: Box::new(Ed25519),
+            own,
+            members: Members::default(),
+            links: BTreeMap::new(),
+            passive: BTreeSet::new(),
+            repair: VecDeque::new(),
+            seeds: Vec::new(),
+            next_seed: 0,
+            outputs: VecDeque::new(),
+            push: Vec::new(),
+            timers,
+            views_dirty: false,
+            nonce: 0,
+            left: false,
+            stats: Stats::default(),
+            identity,
+        };
+        let entry = node.own_entry();
+        node.members.set_own(entry, now);
+        node
+    }
+
+    /// Replaces the signature checker (the default is strict ed25519).
+    pub fn set_verifier(&mut self, verifier: Box<dyn Verify>) {
+        self.verifier = verifier;
+    }
+
+    /// This node's id.
+    pub fn id(&self) -> PeerId {
+        self.me
+    }
+
+    /// The configuration the node runs with.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Counters of what the node did and refused.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// True once [`Node::leave`] was called.
+    pub fn has_left(&self) -> bool {
+        self.left
+    }
+
+    /// Every member this node knows, itself included, with failed and left ones until
+    /// their tombstones are collected.
+    pub fn members(&self) -> Vec<Member> {
+        self.members.members().collect()
+    }
+
+    /// One member, if known.
+    pub fn member(&self, id: &PeerId) -> Option<Member> {
+        self.members.member(id)
+    }
+
+    /// The active view: peers this node holds a connection to as neighbors.
+    pub fn neighbors(&self) -> Vec<PeerId> {
+        self.links
+            .iter()
+            .filter(|(_, l)| matches!(l, Link::Active(_)))
+            .map(|(p, _)| *p)
+            .collect()
+    }
+
+    /// The passive view: known peers kept as replacements for failed neighbors.
+    pub fn passive_view(&self) -> Vec<PeerId> {
+        self.passive.iter().copied().collect()
+    }
+
+    // ---- commands ----
+
+    /// Enters the group through `seeds` (tried in order, retried while there is no neighbor).
+    /// With no seeds the node waits for others to connect to it (it is the first member).
+    pub fn join(&mut self, seeds: Vec<PeerId>, now: Instant) {
+        if self.left {
+            return;
+        }
+        self.seeds = seeds.into_iter().filter(|s| *s != self.me).collect();
+        self.next_seed = 0;
+        self.try_seed(now);
+    }
+
+    /// Sets one metadata key on this node's record and spreads it.
+    pub fn set_meta(
+        &mut self,
+        key: impl Into<String>,
+        value: impl Into<String>,
+        now: Instant,
+    ) -> Result<(), CommandError> {
+        let (key, value) = (key.into(), value.into());
+        if self.left {
+            return Err(CommandError::Left);
+        }
+        let l = &self.config.limits;
+        if key.len() > l.max_meta_key_len {
+            return Err(CommandError::MetaLimit("key too long"));
+        }
+        if value.len() > l.max_meta_value_len {
+            return Err(CommandError::MetaLimit("value too long"));
+        }
+        if !self.own.meta.contains_key(&key) && self.own.meta.len() >= l.max_meta_keys {
+            return Err(CommandError::MetaLimit("too many keys"));
+        }
+        if self.own.meta.get(&key).is_some_and(|m| m.value == value) {
+            return Ok(());
+        }
+        self.own.version += 1;
+        let version = self.own.version;
+        self.own.meta.insert(key, MetaEntry { value, version });
+        self.publish_own(now);
+        Ok(())
+    }
+
+    /// Leaves gracefully: tells the neighbors, hangs up, and stops. Other members see
+    /// `MemberLeft`. The node takes no input afterwards.
+    pub fn leave(&mut self, now: Instant) {
+        if self.left {
+            return;
+        }
+        self.own.leaving = true;
+        self.own.version += 1;
+        self.publish_own(now);
+        self.flush_push();
+        for peer in self.neighbors() {
+            self.send(peer, &Message::Disconnect { leaving: true });
+        }
+        let peers: Vec<PeerId> = self.links.keys().copied().collect();
+        for peer in peers {
+            self.outputs.push_back(Output::Hangup(peer));
+        }
+        self.links.clear();
+        self.left = true;
+    }
+
+    // ---- inputs ----
+
+    /// Bytes arrived from `from` over its connection. `Err` means nothing changed.
+    pub fn handle_message(
+        &mut self,
+        from: PeerId,
+        bytes: &[u8],
+        now: Instant,
+    ) -> Result<(), HandleError> {
+        if self.left {
+            return Err(HandleError::Left);
+        }
+        if !self.links.contains_key(&from) {
+            self.stats.unknown_peer += 1;
+            return Err(HandleError::UnknownPeer(from));
+        }
+        let msg = match wire::decode(bytes, self.config.limits.max_message_size) {
+            Ok(m) => m,
+            Err(e) => {
+                self.stats.decode_errors += 1;
+                return Err(e.into());
+            }
+        };
+        self.stats.messages_in += 1;
+        self.stats.bytes_in += bytes.len() as u64;
+        self.on_message(from, msg, now);
+        self.flush_push();
+        Ok(())
+    }
+
+    /// The connection to `peer` is open (whichever side dialed).
+    pub fn handle_connected(&mut self, peer: PeerId, now: Instant) {
+        if !self.left {
+            self.on_connected(peer, now);
+            self.flush_push();
+        }
+    }
+
+    /// The connection to `peer` closed or failed.
+    pub fn handle_disconnected(&mut self, peer: PeerId, now: Instant) {
+        if !self.left {
+            self.on_disconnected(peer, now);
+            self.flush_push();
+        }
+    }
+
+    /// A dial to `peer` could not be completed.
+    pub fn handle_dial_failed(&mut self, peer: PeerId, now: Instant) {
+        if !self.left {
+            self.on_dial_failed(peer, now);
+            self.flush_push();
+        }
+    }
+
+    /// The timer armed from [`Output::Timeout`] fired. Early or spurious calls are harmless;
+    /// a very late call makes the node doubt itself rather than accuse its neighbors.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.left {
+            return;
+        }
+        if now >= self.timers.tick {
+            let late = now.saturating_since(self.timers.tick);
+            if late >= self.config.membership.stall_threshold {
+                self.on_stall(late, now);
+            }
+            self.timers.tick = next_period(self.timers.tick, self.config.membership.tick_interval, now);
+            self.timers.ticks += 1;
+            self.on_tick(now);
+        }
+        if now >= self.timers.sync {
+            self.timers.sync = next_period(self.timers.sync, self.config.membership.sync_interval, now);
+            self.start_sync(now);
+        }
+        if now >= self.timers.shuffle {
+            self.timers.shuffle =
+                next_period(self.timers.shuffle, self.config.overlay.shuffle_interval, now);
+            self.start_shuffle();
+        }
+        if now >= self.timers.heal {
+            self.timers.heal = next_period(self.timers.heal, self.config.overlay.heal_interval, now);
+            self.try_heal(now);
+        }
+        if self.timers.join_retry.is_some_and(|t| now >= t) {
+            self.timers.join_retry = None;
+            self.try_seed(now);
+        }
+        self.expire_suspicions(now);
+        self.flush_push();
+    }
+
+    /// The next output: transmissions, dials, hangups and events in order, then one
+    /// [`Output::Timeout`]. Returns `None` only after [`Node::leave`], once drained.
+    pub fn poll_output(&mut self) -> Option<Output> {
+        if let Some(o) = self.outputs.pop_front() {
+            return Some(o);
+        }
+        if self.left {
+            return None;
+        }
+        Some(Output::Timeout(self.next_deadline()))
+    }
+
+    fn next_deadline(&self) -> Instant {
+        let t = &self.timers;
+        let mut d = t.tick.min(t.sync).min(t.shuffle).min(t.heal);
+        if let Some(j) = t.join_retry {
+            d = d.min(j);
+        }
+        if let Some(s) = self.members.next_deadline() {
+            d = d.min(s);
+        }
+        d
+    }
+
+    // ---- shared helpers for the protocol modules ----
+
+    fn on_message(&mut self, from: PeerId, msg: Message, now: Instant) {
+        if let Some(Link::Active(n)) = self.links.get_mut(&from) {
+            n.last_heard = now;
+        }
+        match msg {
+            Message::Hello { intent } => self.on_hello(from, intent, now),
+            Message::Welcome { accepted } => self.on_welcome(from, accepted, now),
+            other => {
+                if !matches!(self.links.get(&from), Some(Link::Active(_))) {
+                    self.stats.unexpected_messages += 1;
+                    return;
+                }
+                match other {
+                    Message::ForwardJoin { joiner, ttl } => self.on_forward_join(from, joiner, ttl, now),
+                    Message::Disconnect { leaving } => self.on_disconnect(from, leaving, now),
+                    Message::Shuffle { path, ttl, peers } => self.on_shuffle(from, path, ttl, peers),
+                    Message::ShuffleReply { route, peers } => self.on_shuffle_reply(route, peers),
+                    Message::Views { active } => self.on_views(from, active),
+                    Message::Ping { nonce } => self.send(from, &Message::Pong { nonce }),
+                    Message::Pong { .. } => {}
+                    Message::Update { entries } => {
+                        for e in entries {
+                            self.ingest(e, Some(from), now);
+                        }
+                    }
+                    Message::SyncRoot { hash, count } => self.on_sync_root(from, hash, count),
+                    Message::SyncBuckets { hashes } => self.on_sync_buckets(from, hashes),
+                    Message::SyncDigest { buckets, digests } => self.on_sync_digest(from, buckets, digests),
+                    Message::SyncDelta { entries, want } => self.on_sync_delta(from, entries, want, now),
+                    Message::Hello { .. } | Message::Welcome { .. } => unreachable!("handled above"),
+                }
+            }
+        }
+    }
+
+    /// Queues one message for `to`.
+    pub(crate) fn send(&mut self, to: PeerId, msg: &Message) {
+        let bytes = wire::encode(msg);
+        if self.outputs.len() >= self.config.limits.max_queued_outputs {
+            self.stats.dropped_outputs += 1;
+            return;
+        }
+        self.stats.messages_out += 1;
+        self.stats.bytes_out += bytes.len() as u64;
+        self.outputs.push_back(Output::Transmit { to, bytes });
+    }
+
+    /// Queues an event for the application.
+    pub(crate) fn emit(&mut self, event: Event) {
+        self.outputs.push_back(Output::Event(event));
+    }
+
+    /// A uniformly random index below `n` (`n > 0`).
+    pub(crate) fn random_index(&mut self, n: usize) -> usize {
+        (self.rng.next_u64() % n as u64) as usize
+    }
+
+    /// A uniformly random element of `items`.
+    pub(crate) fn pick<T: Copy>(&mut self, items: &[T]) -> Option<T> {
+        if items.is_empty() {
+            None
+        } else {
+            Some(items[self.random_index(items.len())])
+        }
+    }
+
+    /// This node's current entry, freshly signed.
+    pub(crate) fn own_entry(&self) -> Entry {
+        Entry {
+            signed: SignedRecord::sign(self.own.clone(), &self.identity),
+            claim: Claim::Alive,
+        }
+    }
+
+    /// Re-signs this node's record, stores it, and pushes it to every neighbor.
+    pub(crate) fn publish_own(&mut self, now: Instant) {
+        let entry = self.own_entry();
+        self.members.set_own(entry.clone(), now);
+        self.push.push((entry, None));
+    }
+
+    pub(crate) fn suspicion_times(&self) -> SuspicionTimes {
+        let m = &self.config.membership;
+        SuspicionTimes {
+            min: m.suspicion_min,
+            max: m.suspicion_max,
+            confirmations: m.suspicion_confirmations,
+        }
+    }
+}
+
+/// The next deadline of a periodic timer: one period after the last, or after `now`
+/// when the timer fell behind (missed periods are skipped, not replayed).
+fn next_period(last: Instant, period: Duration, now: Instant) -> Instant {
+    let next = last + period;
+    if next > now {
+        next
+    } else {
+        now + period
+    }
+}

@@ -1,0 +1,466 @@
+//! HyParView: the active view (peers we hold a connection to), the passive view
+//! (replacements), joins through a contact, ForwardJoin walks, Neighbor requests with
+//! priority, shuffles, and repair after a neighbor fails.
+
+use alloc::vec::Vec;
+
+use crate::event::{Event, Output};
+use crate::identity::PeerId;
+use crate::membership::MemberState;
+use crate::node::{Link, Neighbor, Node};
+use crate::time::Instant;
+use crate::wire::{Intent, Message};
+
+/// Longest walk path or peer sample accepted in a shuffle.
+const MAX_SHUFFLE_LIST: usize = 32;
+/// Longest neighbor list accepted in a `Views` message.
+const MAX_VIEW_LIST: usize = 64;
+/// Inbound connections waiting for their `Hello` at once.
+const MAX_PENDING_INBOUND: usize = 32;
+/// Repair candidates remembered at once.
+const MAX_REPAIR_QUEUE: usize = 64;
+
+impl Node {
+    /// Number of active neighbors.
+    pub(crate) fn active_count(&self) -> usize {
+        self.links
+            .values()
+            .filter(|l| matches!(l, Link::Active(_)))
+            .count()
+    }
+
+    fn pending_neighbor_dials(&self) -> usize {
+        self.links
+            .values()
+            .filter(|l| {
+                matches!(
+                    l,
+                    Link::Dialing { intent: Intent::Neighbor { .. } | Intent::Join, .. }
+                        | Link::AwaitWelcome { intent: Intent::Neighbor { .. } | Intent::Join, .. }
+                )
+            })
+            .count()
+    }
+
+    fn all_dials(&self) -> usize {
+        self.links
+            .values()
+            .filter(|l| matches!(l, Link::Dialing { .. } | Link::AwaitWelcome { .. }))
+            .count()
+    }
+
+    pub(crate) fn dial(&mut self, peer: PeerId, intent: Intent, now: Instant) {
+        if peer == self.me || self.links.contains_key(&peer) {
+            return;
+        }
+        let deadline = now + self.config.overlay.dial_timeout;
+        self.links.insert(peer, Link::Dialing { intent, deadline });
+        self.outputs.push_back(Output::Dial(peer));
+    }
+
+    /// Closes a connection on purpose: its close will not count as a failure.
+    fn hang_up(&mut self, peer: PeerId, now: Instant) {
+        let was_active = matches!(self.links.get(&peer), Some(Link::Active(_)));
+        let deadline = now + self.config.overlay.hello_timeout;
+        self.links.insert(peer, Link::Closing { deadline });
+        self.outputs.push_back(Output::Hangup(peer));
+        if was_active {
+            self.views_dirty = true;
+            self.emit(Event::NeighborDown(peer));
+        }
+    }
+
+    pub(crate) fn add_passive(&mut self, peer: PeerId) {
+        if peer == self.me
+            || matches!(self.links.get(&peer), Some(Link::Active(_)))
+            || matches!(
+                self.members.state(&peer),
+                Some(MemberState::Failed | MemberState::Left)
+            )
+        {
+            return;
+        }
+        if self.passive.len() >= self.config.overlay.passive_view_capacity
+            && !self.passive.contains(&peer)
+        {
+            let victims: Vec<PeerId> = self.passive.iter().copied().collect();
+            if let Some(v) = self.pick(&victims) {
+                self.passive.remove(&v);
+            }
+        }
+        if self.config.overlay.passive_view_capacity > 0 {
+            self.passive.insert(peer);
+        }
+    }
+
+    /// Makes `peer` an active neighbor, evicting a random one if the view is full.
+    fn add_active(&mut self, peer: PeerId, now: Instant) {
+        while self.active_count() >= self.config.overlay.active_view_capacity.max(1) {
+            let others: Vec<PeerId> = self.neighbors().into_iter().filter(|p| *p != peer).collect();
+            let Some(victim) = self.pick(&others) else { break };
+            self.send(victim, &Message::Disconnect { leaving: false });
+            self.hang_up(victim, now);
+            self.add_passive(victim);
+        }
+        self.passive.remove(&peer);
+        self.links.insert(
+            peer,
+            Link::Active(Neighbor {
+                last_heard: now,
+                last_ping: None,
+                view: Vec::new(),
+            }),
+        );
+        self.views_dirty = true;
+        self.timers.join_retry = None;
+        self.emit(Event::NeighborUp(peer));
+        self.on_neighbor_up(peer);
+    }
+
+    pub(crate) fn on_connected(&mut self, peer: PeerId, now: Instant) {
+        let deadline = now + self.config.overlay.hello_timeout;
+        match self.links.get(&peer).cloned() {
+            Some(Link::Dialing { intent, .. }) => {
+                self.links
+                    .insert(peer, Link::AwaitWelcome { intent, deadline });
+                self.send(peer, &Message::Hello { intent });
+            }
+            None => {
+                let pending = self
+                    .links
+                    .values()
+                    .filter(|l| matches!(l, Link::AwaitHello { .. }))
+                    .count();
+                if pending >= MAX_PENDING_INBOUND {
+                    self.hang_up(peer, now);
+                } else {
+                    self.links.insert(peer, Link::AwaitHello { deadline });
+                }
+            }
+            Some(_) => {}
+        }
+    }
+
+    pub(crate) fn on_hello(&mut self, from: PeerId, intent: Intent, now: Instant) {
+        match self.links.get(&from) {
+            Some(Link::AwaitHello { .. }) => {}
+            // Glare: both dialed. The lower id answers as callee; the higher waits for Welcome.
+            Some(Link::AwaitWelcome { .. }) if self.me < from => {}
+            _ => {
+                self.stats.unexpected_messages += 1;
+                return;
+            }
+        }
+        let accept = match intent {
+            Intent::Join => true,
+            Intent::Neighbor { high } => {
+                high || self.active_count() < self.config.overlay.active_view_capacity
+            }
+            Intent::Probe => false,
+        };
+        self.send(from, &Message::Welcome { accepted: accept });
+        if !accept {
+            self.hang_up(from, now);
+            if intent != Intent::Probe {
+                self.add_passive(from);
+            }
+            return;
+        }
+        self.add_active(from, now);
+        if intent == Intent::Join {
+            let ttl = self.config.overlay.active_random_walk_length;
+            for n in self.neighbors() {
+                if n != from {
+                    self.send(n, &Message::ForwardJoin { joiner: from, ttl });
+                }
+            }
+        }
+    }
+
+    pub(crate) fn on_welcome(&mut self, from: PeerId, accepted: bool, now: Instant) {
+        let Some(Link::AwaitWelcome { intent, .. }) = self.links.get(&from).cloned() else {
+            self.stats.unexpected_messages += 1;
+            return;
+        };
+        if accepted && intent != Intent::Probe {
+            self.add_active(from, now);
+        } else {
+            self.hang_up(from, now);
+            self.add_passive(from);
+        }
+    }
+
+    pub(crate) fn on_forward_join(&mut self, from: PeerId, joiner: PeerId, ttl: u8, now: Instant) {
+        if joiner == self.me {
+            return;
+        }
+        let active = self.neighbors();
+        let next: Vec<PeerId> = active
+            .iter()
+            .copied()
+            .filter(|p| *p != from && *p != joiner)
+            .collect();
+        if ttl == 0 || active.len() <= 1 || next.is_empty() {
+            self.dial(joiner, Intent::Neighbor { high: true }, now);
+            return;
+        }
+        if ttl == self.config.overlay.passive_random_walk_length {
+            self.add_passive(joiner);
+        }
+        if let Some(n) = self.pick(&next) {
+            self.send(n, &Message::ForwardJoin { joiner, ttl: ttl - 1 });
+        }
+    }
+
+    pub(crate) fn on_disconnect(&mut self, from: PeerId, leaving: bool, now: Instant) {
+        self.hang_up(from, now);
+        if !leaving {
+            self.add_passive(from);
+        }
+    }
+
+    pub(crate) fn on_disconnected(&mut self, peer: PeerId, now: Instant) {
+        match self.links.remove(&peer) {
+            Some(Link::Active(n)) => {
+                self.views_dirty = true;
+                self.emit(Event::NeighborDown(peer));
+                self.neighbor_failed(peer, n.view, now);
+            }
+            Some(Link::Dialing { intent, .. } | Link::AwaitWelcome { intent, .. }) => {
+                self.dial_failed(peer, intent, now)
+            }
+            Some(Link::AwaitHello { .. } | Link::Closing { .. }) | None => {}
+        }
+    }
+
+    pub(crate) fn on_dial_failed(&mut self, peer: PeerId, now: Instant) {
+        match self.links.get(&peer) {
+            Some(Link::Dialing { intent, .. } | Link::AwaitWelcome { intent, .. }) => {
+                let intent = *intent;
+                self.links.remove(&peer);
+                self.dial_failed(peer, intent, now);
+            }
+            _ => {}
+        }
+    }
+
+    fn dial_failed(&mut self, peer: PeerId, intent: Intent, now: Instant) {
+        self.passive.remove(&peer);
+        if intent == Intent::Join {
+            self.next_seed += 1;
+            self.try_seed(now);
+            return;
+        }
+        // A member we cannot reach is suspected; if it is alive it will refute.
+        if self.members.is_live(&peer) {
+            self.suspect(peer, now);
+        }
+    }
+
+    /// An active neighbor failed (timeout or unexpected close): suspect it and queue its
+    /// own neighbors that nobody near us watches, so that no member is left unwatched.
+    pub(crate) fn neighbor_failed(&mut self, peer: PeerId, view: Vec<PeerId>, now: Instant) {
+        if self.members.is_live(&peer) {
+            self.suspect(peer, now);
+        }
+        for c in view {
+            if c == self.me || self.links.contains_key(&c) || !self.members.is_live(&c) {
+                continue;
+            }
+            let watched = self.links.iter().any(|(p, l)| {
+                *p != peer && matches!(l, Link::Active(n) if n.view.contains(&c))
+            });
+            if !watched && !self.repair.contains(&c) && self.repair.len() < MAX_REPAIR_QUEUE {
+                self.repair.push_back(c);
+            }
+        }
+    }
+
+    /// Dials seeds (in order) while this node has no neighbor.
+    pub(crate) fn try_seed(&mut self, now: Instant) {
+        if self.active_count() > 0 || self.seeds.is_empty() || self.pending_neighbor_dials() > 0 {
+            return;
+        }
+        if self.next_seed >= self.seeds.len() {
+            self.next_seed = 0;
+            self.timers.join_retry = Some(now + self.config.overlay.join_retry_interval);
+            return;
+        }
+        let seed = self.seeds[self.next_seed];
+        self.dial(seed, Intent::Join, now);
+    }
+
+    /// Periodic overlay upkeep: link deadlines and filling the active view.
+    pub(crate) fn overlay_tick(&mut self, now: Instant) {
+        let expired: Vec<(PeerId, Link)> = self
+            .links
+            .iter()
+            .filter(|(_, l)| match l {
+                Link::Dialing { deadline, .. }
+                | Link::AwaitHello { deadline }
+                | Link::AwaitWelcome { deadline, .. }
+                | Link::Closing { deadline } => *deadline <= now,
+                Link::Active(_) => false,
+            })
+            .map(|(p, l)| (*p, l.clone()))
+            .collect();
+        for (peer, link) in expired {
+            match link {
+                Link::Dialing { intent, .. } | Link::AwaitWelcome { intent, .. } => {
+                    self.links.remove(&peer);
+                    self.outputs.push_back(Output::Hangup(peer));
+                    self.dial_failed(peer, intent, now);
+                }
+                Link::AwaitHello { .. } => self.hang_up(peer, now),
+                Link::Closing { .. } => {
+                    self.links.remove(&peer);
+                }
+                Link::Active(_) => {}
+            }
+        }
+        self.fill_active(now);
+        if self.views_dirty {
+            self.views_dirty = false;
+            let active = self.neighbors();
+            for n in active.clone() {
+                self.send(n, &Message::Views { active: active.clone() });
+            }
+        }
+    }
+
+    fn fill_active(&mut self, now: Instant) {
+        let cap = self.config.overlay.active_view_capacity;
+        if self.active_count() == 0 && !self.seeds.is_empty() && self.passive.is_empty() && self.repair.is_empty() {
+            self.try_seed(now);
+        }
+        while self.all_dials() < self.config.overlay.max_concurrent_dials {
+            let free = self.active_count() + self.pending_neighbor_dials() < cap;
+            let high = self.active_count() == 0;
+            if let Some(c) = self.repair.pop_front() {
+                if self.links.contains_key(&c) || !self.members.is_live(&c) {
+                    continue;
+                }
+                let intent = if free { Intent::Neighbor { high } } else { Intent::Probe };
+                self.dial(c, intent, now);
+                continue;
+            }
+            if !free {
+                break;
+            }
+            let passive: Vec<PeerId> = self
+                .passive
+                .iter()
+                .copied()
+                .filter(|p| !self.links.contains_key(p))
+                .collect();
+            let candidate = match self.pick(&passive) {
+                Some(p) => Some(p),
+                // The passive view is exhausted: fall back on any live member we know.
+                None => {
+                    let live: Vec<PeerId> = self
+                        .members
+                        .ids_in(MemberState::Alive)
+                        .filter(|p| *p != self.me && !self.links.contains_key(p))
+                        .collect();
+                    self.pick(&live)
+                }
+            };
+            match candidate {
+                Some(c) => self.dial(c, Intent::Neighbor { high }, now),
+                None => break,
+            }
+        }
+    }
+
+    /// Tries to reach one member declared failed: if it answers, the group was split
+    /// (a partition or a false failure) and joining up again repairs it.
+    pub(crate) fn try_heal(&mut self, now: Instant) {
+        let failed: Vec<PeerId> = self
+            .members
+            .ids_in(MemberState::Failed)
+            .filter(|p| !self.links.contains_key(p))
+            .collect();
+        if let Some(p) = self.pick(&failed) {
+            self.dial(p, Intent::Neighbor { high: true }, now);
+        }
+    }
+
+    pub(crate) fn start_shuffle(&mut self) {
+        let active = self.neighbors();
+        let Some(target) = self.pick(&active) else { return };
+        let mut peers = vec![self.me];
+        let o = &self.config.overlay;
+        let (ka, kp) = (o.shuffle_active_count, o.shuffle_passive_count);
+        let mut others: Vec<PeerId> = active.into_iter().filter(|p| *p != target).collect();
+        for _ in 0..ka.min(others.len()) {
+            let i = self.random_index(others.len());
+            peers.push(others.swap_remove(i));
+        }
+        let mut passive: Vec<PeerId> = self.passive.iter().copied().collect();
+        for _ in 0..kp.min(passive.len()) {
+            let i = self.random_index(passive.len());
+            peers.push(passive.swap_remove(i));
+        }
+        let ttl = self.config.overlay.shuffle_walk_length;
+        self.send(target, &Message::Shuffle { path: vec![self.me], ttl, peers });
+    }
+
+    pub(crate) fn on_shuffle(&mut self, from: PeerId, mut path: Vec<PeerId>, ttl: u8, peers: Vec<PeerId>) {
+        if path.len() > MAX_SHUFFLE_LIST || peers.len() > MAX_SHUFFLE_LIST || path.last() != Some(&from) {
+            self.stats.bad_overlay_messages += 1;
+            return;
+        }
+        let next: Vec<PeerId> = self
+            .neighbors()
+            .into_iter()
+            .filter(|p| !path.contains(p))
+            .collect();
+        if ttl > 0 && path.len() < MAX_SHUFFLE_LIST {
+            if let Some(n) = self.pick(&next) {
+                path.push(self.me);
+                self.send(n, &Message::Shuffle { path, ttl: ttl - 1, peers });
+                return;
+            }
+        }
+        let mut mine: Vec<PeerId> = self.passive.iter().copied().collect();
+        let mut reply = Vec::new();
+        for _ in 0..peers.len().min(mine.len()) {
+            let i = self.random_index(mine.len());
+            reply.push(mine.swap_remove(i));
+        }
+        path.pop();
+        self.send(from, &Message::ShuffleReply { route: path, peers: reply });
+        for p in peers {
+            self.add_passive(p);
+        }
+    }
+
+    pub(crate) fn on_shuffle_reply(&mut self, mut route: Vec<PeerId>, peers: Vec<PeerId>) {
+        if route.len() > MAX_SHUFFLE_LIST || peers.len() > MAX_SHUFFLE_LIST {
+            self.stats.bad_overlay_messages += 1;
+            return;
+        }
+        match route.pop() {
+            None => {
+                for p in peers {
+                    self.add_passive(p);
+                }
+            }
+            Some(next) => {
+                if matches!(self.links.get(&next), Some(Link::Active(_))) {
+                    self.send(next, &Message::ShuffleReply { route, peers });
+                }
+            }
+        }
+    }
+
+    pub(crate) fn on_views(&mut self, from: PeerId, active: Vec<PeerId>) {
+        if active.len() > MAX_VIEW_LIST {
+            self.stats.bad_overlay_messages += 1;
+            return;
+        }
+        if let Some(Link::Active(n)) = self.links.get_mut(&from) {
+            n.view = active;
+        }
+    }
+}

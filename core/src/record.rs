@@ -1,0 +1,263 @@
+//! Member records: what each member says about itself, signed by its own key, and the
+//! liveness claims others gossip about it.
+
+use alloc::collections::BTreeMap;
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::Limits;
+use crate::identity::{Identity, PeerId, Signature, Verify};
+
+/// One metadata value with the record version that last set it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MetaEntry {
+    /// The value as the owner set it.
+    pub value: String,
+    /// The owner's record version at which this key was last written.
+    pub version: u64,
+}
+
+/// What a member says about itself. Only the owner can produce a valid [`SignedRecord`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Record {
+    /// Whose record this is.
+    pub id: PeerId,
+    /// Raised by the owner to refute a suspicion or to come back after a restart.
+    pub incarnation: u64,
+    /// Raised by the owner on every change; together with `incarnation` orders records.
+    pub version: u64,
+    /// Application metadata with per-key versions.
+    pub meta: BTreeMap<String, MetaEntry>,
+    /// Set when the owner left gracefully; final for this incarnation.
+    pub leaving: bool,
+}
+
+/// A record and its owner's signature over the record's wire encoding.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignedRecord {
+    /// The signed content.
+    pub record: Record,
+    /// The owner's signature over `postcard(record)`.
+    pub signature: Signature,
+}
+
+impl SignedRecord {
+    /// Signs `record` with `identity`. The caller makes sure `record.id == identity.id()`.
+    pub fn sign(record: Record, identity: &Identity) -> Self {
+        let bytes = postcard::to_allocvec(&record).expect("records always encode");
+        let signature = identity.sign(&bytes);
+        SignedRecord { record, signature }
+    }
+
+    /// True when the signature is the record owner's.
+    pub fn verify(&self, verifier: &dyn Verify) -> bool {
+        match postcard::to_allocvec(&self.record) {
+            Ok(bytes) => verifier.verify(&self.record.id, &bytes, &self.signature),
+            Err(_) => false,
+        }
+    }
+
+    /// Checks the record against the size limits; `Err` names the broken limit.
+    pub fn check_limits(&self, limits: &Limits) -> Result<(), &'static str> {
+        let meta = &self.record.meta;
+        if meta.len() > limits.max_meta_keys {
+            return Err("too many metadata keys");
+        }
+        for (k, v) in meta {
+            if k.len() > limits.max_meta_key_len {
+                return Err("metadata key too long");
+            }
+            if v.value.len() > limits.max_meta_value_len {
+                return Err("metadata value too long");
+            }
+            if v.version > self.record.version {
+                return Err("metadata key newer than its record");
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What the gossip says about a member's liveness at the record's incarnation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Claim {
+    /// No one has reported a problem.
+    Alive,
+    /// `by` lost contact with the member; it is dead unless it refutes in time.
+    Suspect {
+        /// The member that lost contact.
+        by: PeerId,
+    },
+    /// The suspicion was not refuted in time.
+    Dead,
+}
+
+impl Claim {
+    /// Precedence within one incarnation: a higher rank overrides a lower one.
+    pub fn rank(self) -> u8 {
+        match self {
+            Claim::Alive => 0,
+            Claim::Suspect { .. } => 1,
+            Claim::Dead => 2,
+        }
+    }
+}
+
+/// One member as gossiped: its signed record plus the liveness claim at that incarnation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    /// The owner's record.
+    pub signed: SignedRecord,
+    /// The liveness claim about `signed.record.incarnation`.
+    pub claim: Claim,
+}
+
+/// A compact summary of an [`Entry`] used by anti-entropy: enough to tell who is newer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Digest {
+    /// The member.
+    pub id: PeerId,
+    /// Its record's incarnation.
+    pub incarnation: u64,
+    /// Its record's version.
+    pub version: u64,
+    /// The rank of the claim (see [`Claim::rank`]); 3 when the record says it left.
+    pub rank: u8,
+}
+
+impl Digest {
+    /// True when `self` carries something `other` lacks (a newer record or a stronger claim).
+    pub fn has_news_for(&self, other: &Digest) -> bool {
+        (self.incarnation, self.version) > (other.incarnation, other.version)
+            || (self.incarnation == other.incarnation && self.rank > other.rank)
+    }
+
+    /// A 64-bit hash of the digest, summed per bucket for the anti-entropy root.
+    pub fn hash(&self) -> u64 {
+        let mut h = self.id.prefix_u64();
+        for v in [self.incarnation, self.version, self.rank as u64] {
+            h = mix(h ^ v);
+        }
+        h
+    }
+
+    /// The anti-entropy bucket this member falls in.
+    pub fn bucket(id: &PeerId) -> usize {
+        (id.0[0] as usize) % crate::membership::BUCKETS
+    }
+}
+
+impl Entry {
+    /// The digest of this entry.
+    pub fn digest(&self) -> Digest {
+        let r = &self.signed.record;
+        Digest {
+            id: r.id,
+            incarnation: r.incarnation,
+            version: r.version,
+            rank: if r.leaving { 3 } else { self.claim.rank() },
+        }
+    }
+}
+
+/// splitmix64's finalizer: a cheap, well-mixing permutation of 64-bit values.
+fn mix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// Builds a record for tests and tools: `meta` given as pairs, all keys at `version`.
+pub fn record_with_meta(id: PeerId, incarnation: u64, version: u64, meta: &[(&str, &str)]) -> Record {
+    Record {
+        id,
+        incarnation,
+        version,
+        meta: meta
+            .iter()
+            .map(|(k, v)| {
+                (
+                    String::from(*k),
+                    MetaEntry {
+                        value: String::from(*v),
+                        version,
+                    },
+                )
+            })
+            .collect(),
+        leaving: false,
+    }
+}
+
+/// Encodes a vector of entries, for size estimates of outgoing batches.
+pub(crate) fn encoded_len(entry: &Entry) -> usize {
+    postcard::to_allocvec(entry).map(|v| v.len()).unwrap_or(usize::MAX)
+}
+
+/// Splits `items` into batches whose summed `size` stays under `budget` (each batch non-empty).
+pub(crate) fn batches<T>(items: Vec<T>, budget: usize, size: impl Fn(&T) -> usize) -> Vec<Vec<T>> {
+    let mut out = Vec::new();
+    let mut cur = Vec::new();
+    let mut used = 0;
+    for item in items {
+        let s = size(&item);
+        if !cur.is_empty() && used + s > budget {
+            out.push(core::mem::take(&mut cur));
+            used = 0;
+        }
+        used += s;
+        cur.push(item);
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identity::Ed25519;
+
+    #[test]
+    fn signatures_bind_content_and_owner() {
+        let a = Identity::from_secret([3; 32]);
+        let b = Identity::from_secret([4; 32]);
+        let signed = SignedRecord::sign(record_with_meta(a.id(), 0, 1, &[("name", "a")]), &a);
+        assert!(signed.verify(&Ed25519));
+
+        let mut tampered = signed.clone();
+        tampered.record.meta.get_mut("name").unwrap().value = "evil".into();
+        assert!(!tampered.verify(&Ed25519));
+
+        // b signs a record claiming to be a.
+        let forged = SignedRecord::sign(record_with_meta(a.id(), 0, 2, &[]), &b);
+        assert!(!forged.verify(&Ed25519));
+    }
+
+    #[test]
+    fn digest_order() {
+        let id = PeerId([1; 32]);
+        let d = |inc, ver, rank| Digest {
+            id,
+            incarnation: inc,
+            version: ver,
+            rank,
+        };
+        assert!(d(0, 2, 0).has_news_for(&d(0, 1, 0)));
+        assert!(d(1, 0, 0).has_news_for(&d(0, 9, 2)));
+        assert!(d(0, 1, 1).has_news_for(&d(0, 2, 0)));
+        assert!(d(0, 2, 0).has_news_for(&d(0, 1, 1)));
+        assert!(!d(0, 1, 0).has_news_for(&d(0, 1, 0)));
+        assert_ne!(d(0, 1, 0).hash(), d(0, 1, 1).hash());
+    }
+
+    #[test]
+    fn batches_respect_budget() {
+        let b = batches(vec![5, 5, 5, 20, 1], 10, |x| *x);
+        assert_eq!(b, vec![vec![5, 5], vec![5], vec![20], vec![1]]);
+    }
+}

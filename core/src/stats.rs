@@ -1,0 +1,34 @@
+//! Counters of what a node did and what it refused.
+
+/// Monotonic counters, readable at any time with [`crate::Node::stats`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Messages decoded successfully.
+    pub messages_in: u64,
+    /// Messages queued for sending.
+    pub messages_out: u64,
+    /// Bytes of decoded messages.
+    pub bytes_in: u64,
+    /// Bytes queued for sending.
+    pub bytes_out: u64,
+    /// Inputs that failed to decode (state untouched).
+    pub decode_errors: u64,
+    /// Messages from peers with no connection (ignored).
+    pub unknown_peer: u64,
+    /// Messages not allowed in the connection's state (ignored).
+    pub unexpected_messages: u64,
+    /// Records whose signature did not verify (dropped).
+    pub bad_signatures: u64,
+    /// Records over a size limit (dropped).
+    pub rejected_records: u64,
+    /// News of members beyond `max_members` (dropped).
+    pub members_over_limit: u64,
+    /// Times this node raised its incarnation to refute a claim about itself.
+    pub refutations: u64,
+    /// Late timers taken as a stall of this node.
+    pub stalls: u64,
+    /// Transmissions dropped because the output queue was full.
+    pub dropped_outputs: u64,
+    /// Malformed overlay messages (over-long walks or samples), ignored.
+    pub bad_overlay_messages: u64,
+}

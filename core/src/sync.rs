@@ -1,0 +1,249 @@
+//! Spreading membership: every new entry is pushed to the active view (each node forwards
+//! news once), and periodic anti-entropy with one neighbor repairs whatever pushes missed.
+//!
+//! Anti-entropy is a four-step exchange that stays a few bytes long when the two sides
+//! agree: root hash → per-bucket hashes → digests of differing buckets → entries.
+
+use alloc::collections::BTreeMap;
+use alloc::vec::Vec;
+
+use crate::event::Event;
+use crate::identity::PeerId;
+use crate::membership::{Change, News, BUCKETS};
+use crate::node::{Link, Node};
+use crate::record::{batches, encoded_len, Digest, Entry};
+use crate::time::Instant;
+use crate::wire::Message;
+
+/// Room kept in each message for framing and the enum tag.
+const FRAME_SLACK: usize = 256;
+/// Encoded size of one digest, at most (32-byte id, two varints, rank).
+const DIGEST_SIZE: usize = 32 + 10 + 10 + 1;
+/// Ids accepted in one `want` list.
+const MAX_WANT: usize = 1024;
+
+impl Node {
+    /// Merges one entry that arrived from `from` (or was produced here when `None`).
+    pub(crate) fn ingest(&mut self, entry: Entry, from: Option<PeerId>, now: Instant) {
+        if entry.signed.check_limits(&self.config.limits).is_err() {
+            self.stats.rejected_records += 1;
+            return;
+        }
+        let id = entry.signed.record.id;
+        if id == self.me {
+            if from.is_some() {
+                self.on_news_about_me(entry, now);
+            }
+            return;
+        }
+        let news = self
+            .members
+            .classify(&entry, self.config.membership.suspicion_confirmations);
+        match news {
+            News::Stale => return,
+            News::Record => {
+                if self.members.get(&id).is_none() && self.members.len() >= self.config.limits.max_members {
+                    self.stats.members_over_limit += 1;
+                    return;
+                }
+                if !entry.signed.verify(self.verifier.as_ref()) {
+                    self.stats.bad_signatures += 1;
+                    return;
+                }
+            }
+            News::Claim => {}
+        }
+        let times = self.suspicion_times();
+        let change = self.members.apply(entry.clone(), news, now, &times);
+        self.after_change(entry, change, from);
+    }
+
+    /// Emits the events for `change` and queues the entry for pushing.
+    pub(crate) fn after_change(&mut self, entry: Entry, change: Change, from: Option<PeerId>) {
+        let id = entry.signed.record.id;
+        let confirmation = change == Change::Confirmed;
+        match change {
+            Change::None => return,
+            Change::Joined => {
+                if let Some(m) = self.members.member(&id) {
+                    self.emit(Event::MemberJoined(m));
+                }
+                if self.passive.len() < self.config.overlay.passive_view_capacity {
+                    self.add_passive(id);
+                }
+            }
+            Change::Updated(keys) => {
+                if let Some(member) = self.members.member(&id) {
+                    self.emit(Event::MemberUpdated { member, keys });
+                }
+            }
+            Change::Suspected => self.emit(Event::MemberSuspected(id)),
+            Change::Failed => {
+                self.passive.remove(&id);
+                self.emit(Event::MemberFailed(id));
+            }
+            Change::Left => {
+                self.passive.remove(&id);
+                self.emit(Event::MemberLeft(id));
+            }
+            Change::Confirmed | Change::Tombstone => {}
+        }
+        // Push what we now hold (the merged entry), except that a new accuser's suspicion
+        // travels as it arrived so that others can count the confirmation too.
+        let current = match self.members.get(&id) {
+            Some(stored) if !confirmation => stored.clone(),
+            _ => entry,
+        };
+        self.push.push((current, from));
+    }
+
+    /// Sends queued pushes: each neighbor gets, in one or more `Update`s, every queued
+    /// entry that did not come from it.
+    pub(crate) fn flush_push(&mut self) {
+        if self.push.is_empty() {
+            return;
+        }
+        let push = core::mem::take(&mut self.push);
+        let neighbors = self.neighbors();
+        let budget = self.config.limits.max_message_size - FRAME_SLACK;
+        for n in neighbors {
+            let entries: Vec<Entry> = push
+                .iter()
+                .filter(|(_, from)| *from != Some(n))
+                .map(|(e, _)| e.clone())
+                .collect();
+            for batch in batches(entries, budget, encoded_len) {
+                self.send(n, &Message::Update { entries: batch });
+            }
+        }
+    }
+
+    /// A new neighbor: tell it who we are and compare tables.
+    pub(crate) fn on_neighbor_up(&mut self, peer: PeerId) {
+        let own = self.own_entry_stored();
+        self.send(peer, &Message::Update { entries: vec![own] });
+        let (hash, count) = self.members.root();
+        self.send(peer, &Message::SyncRoot { hash, count });
+    }
+
+    fn own_entry_stored(&self) -> Entry {
+        self.members
+            .get(&self.me)
+            .cloned()
+            .unwrap_or_else(|| self.own_entry())
+    }
+
+    /// Periodic anti-entropy with one random neighbor.
+    pub(crate) fn start_sync(&mut self, _now: Instant) {
+        let neighbors = self.neighbors();
+        if let Some(peer) = self.pick(&neighbors) {
+            let (hash, count) = self.members.root();
+            self.send(peer, &Message::SyncRoot { hash, count });
+        }
+    }
+
+    pub(crate) fn on_sync_root(&mut self, from: PeerId, hash: u64, count: u32) {
+        if (hash, count) != self.members.root() {
+            let hashes = self.members.bucket_hashes().to_vec();
+            self.send(from, &Message::SyncBuckets { hashes });
+        }
+    }
+
+    pub(crate) fn on_sync_buckets(&mut self, from: PeerId, hashes: Vec<u64>) {
+        if hashes.len() != BUCKETS {
+            self.stats.bad_overlay_messages += 1;
+            return;
+        }
+        let mine = self.members.bucket_hashes();
+        let mask = (0..BUCKETS)
+            .filter(|&b| mine[b] != hashes[b])
+            .fold(0u64, |m, b| m | (1 << b));
+        if mask == 0 {
+            return;
+        }
+        let per_message = (self.config.limits.max_message_size - FRAME_SLACK) / DIGEST_SIZE;
+        let mut cur_mask = 0u64;
+        let mut cur: Vec<Digest> = Vec::new();
+        for (b, digests) in self.members.digests_in(mask).into_iter().enumerate() {
+            if mask & (1 << b) == 0 {
+                continue;
+            }
+            if !cur.is_empty() && cur.len() + digests.len() > per_message {
+                let digests = core::mem::take(&mut cur);
+                self.send(from, &Message::SyncDigest { buckets: cur_mask, digests });
+                cur_mask = 0;
+            }
+            cur_mask |= 1 << b;
+            for d in digests {
+                if cur.len() >= per_message {
+                    let digests = core::mem::take(&mut cur);
+                    self.send(from, &Message::SyncDigest { buckets: cur_mask, digests });
+                }
+                cur.push(d);
+            }
+        }
+        if cur_mask != 0 {
+            self.send(from, &Message::SyncDigest { buckets: cur_mask, digests: cur });
+        }
+    }
+
+    pub(crate) fn on_sync_digest(&mut self, from: PeerId, buckets: u64, digests: Vec<Digest>) {
+        let theirs: BTreeMap<PeerId, Digest> = digests.into_iter().map(|d| (d.id, d)).collect();
+        let mut want = Vec::new();
+        let mut give = Vec::new();
+        for (id, d) in &theirs {
+            match self.members.get(id) {
+                Some(mine) => {
+                    let md = mine.digest();
+                    if d.has_news_for(&md) {
+                        want.push(*id);
+                    }
+                    if md.has_news_for(d) {
+                        give.push(mine.clone());
+                    }
+                }
+                None => want.push(*id),
+            }
+        }
+        for per_bucket in self.members.digests_in(buckets) {
+            for d in per_bucket {
+                if !theirs.contains_key(&d.id) {
+                    if let Some(e) = self.members.get(&d.id) {
+                        give.push(e.clone());
+                    }
+                }
+            }
+        }
+        self.send_delta(from, give, want);
+    }
+
+    pub(crate) fn on_sync_delta(&mut self, from: PeerId, entries: Vec<Entry>, want: Vec<PeerId>, now: Instant) {
+        for e in entries {
+            self.ingest(e, Some(from), now);
+        }
+        let give: Vec<Entry> = want
+            .iter()
+            .take(MAX_WANT)
+            .filter_map(|id| self.members.get(id).cloned())
+            .collect();
+        if !give.is_empty() {
+            self.send_delta(from, give, Vec::new());
+        }
+    }
+
+    fn send_delta(&mut self, to: PeerId, give: Vec<Entry>, want: Vec<PeerId>) {
+        if !matches!(self.links.get(&to), Some(Link::Active(_))) {
+            return;
+        }
+        let budget = self.config.limits.max_message_size - FRAME_SLACK;
+        let want_per_message = budget / 33;
+        for batch in batches(give, budget, encoded_len) {
+            self.send(to, &Message::SyncDelta { entries: batch, want: Vec::new() });
+        }
+        for chunk in want.chunks(want_per_message) {
+            let want = chunk.to_vec();
+            self.send(to, &Message::SyncDelta { entries: Vec::new(), want });
+        }
+    }
+}
+

@@ -1,0 +1,265 @@
+//! The wire format: one [`Message`] enum behind a version byte, encoded with postcard.
+//!
+//! `encode` and `decode` and nothing else; protocol logic only ever sees typed messages.
+//! docs/protocol.md describes every message.
+
+use alloc::vec::Vec;
+
+use serde::{Deserialize, Serialize};
+
+use crate::identity::PeerId;
+use crate::record::{Digest, Entry};
+
+/// The protocol version written in front of every message.
+pub const PROTOCOL_VERSION: u8 = 1;
+
+/// Why a connection was opened; sent by the dialer as its first message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Intent {
+    /// A new node entering through this contact (HyParView JOIN); always accepted.
+    Join,
+    /// Asks to become an active neighbor. `high` is set when the asker has no neighbor at
+    /// all, and must then be accepted (HyParView NEIGHBOR with priority).
+    Neighbor {
+        /// Accept even if the active view is full.
+        high: bool,
+    },
+    /// Only checks that the callee is alive; it answers and the dialer hangs up.
+    Probe,
+}
+
+/// Every message peers exchange over a connection.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Message {
+    /// First message from the dialer: why it connected.
+    Hello {
+        /// What the dialer wants.
+        intent: Intent,
+    },
+    /// The callee's answer to [`Message::Hello`]. When not accepted the dialer hangs up.
+    Welcome {
+        /// True when the callee added the dialer to its active view.
+        accepted: bool,
+    },
+    /// HyParView FORWARDJOIN: a random walk announcing a new node.
+    ForwardJoin {
+        /// The node that joined.
+        joiner: PeerId,
+        /// Hops left.
+        ttl: u8,
+    },
+    /// The sender drops this connection on purpose; the receiver must not suspect it.
+    Disconnect {
+        /// True when the sender is leaving the group altogether.
+        leaving: bool,
+    },
+    /// HyParView SHUFFLE: a random walk carrying a sample of the origin's views.
+    Shuffle {
+        /// Nodes the walk went through, starting with its origin; the reply retraces it.
+        path: Vec<PeerId>,
+        /// Hops left.
+        ttl: u8,
+        /// The sample.
+        peers: Vec<PeerId>,
+    },
+    /// HyParView SHUFFLEREPLY, retracing the walk back to its origin.
+    ShuffleReply {
+        /// Hops still to go back; empty when it reached the origin.
+        route: Vec<PeerId>,
+        /// The answering node's sample.
+        peers: Vec<PeerId>,
+    },
+    /// The sender's active view, so neighbors can repair around it if it fails.
+    Views {
+        /// The sender's current active neighbors.
+        active: Vec<PeerId>,
+    },
+    /// Liveness check of a neighbor that has been silent.
+    Ping {
+        /// Echoed in the pong.
+        nonce: u32,
+    },
+    /// Answer to a ping.
+    Pong {
+        /// The ping's nonce.
+        nonce: u32,
+    },
+    /// Pushed fresh membership changes (records and liveness claims).
+    Update {
+        /// The changed entries.
+        entries: Vec<Entry>,
+    },
+    /// Anti-entropy, step 1: the summary of the sender's whole member table.
+    SyncRoot {
+        /// Sum of all bucket hashes.
+        hash: u64,
+        /// Number of members (alive and tombstoned).
+        count: u32,
+    },
+    /// Anti-entropy, step 2: the roots differ, so here are my per-bucket hashes.
+    SyncBuckets {
+        /// One hash per bucket.
+        hashes: Vec<u64>,
+    },
+    /// Anti-entropy, step 3: my digests for the buckets that differ.
+    SyncDigest {
+        /// Bit i set = bucket i is covered by this message in full.
+        buckets: u64,
+        /// One digest per member in those buckets.
+        digests: Vec<Digest>,
+    },
+    /// Anti-entropy, step 4: entries the other side lacks, and ids whose entries I lack.
+    SyncDelta {
+        /// Entries newer here than on the receiver.
+        entries: Vec<Entry>,
+        /// Members whose entries the sender wants.
+        want: Vec<PeerId>,
+    },
+}
+
+/// Why bytes could not be decoded. In every case the node's state was left untouched.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    /// Zero bytes arrived; state untouched.
+    #[error("empty message (state untouched)")]
+    Empty,
+    /// The version byte names a protocol this build does not speak; state untouched.
+    #[error("unsupported protocol version {0}, this build speaks {PROTOCOL_VERSION} (state untouched)")]
+    UnsupportedVersion(u8),
+    /// The message is larger than the configured maximum; state untouched.
+    #[error("message of {0} bytes exceeds the size limit (state untouched)")]
+    TooLarge(usize),
+    /// The bytes are not a valid message; state untouched.
+    #[error("malformed message: {0} (state untouched)")]
+    Malformed(#[from] postcard::Error),
+    /// A valid message followed by extra bytes; state untouched.
+    #[error("{0} trailing bytes after the message (state untouched)")]
+    Trailing(usize),
+}
+
+/// Encodes `msg` with the version byte in front.
+pub fn encode(msg: &Message) -> Vec<u8> {
+    let mut out = Vec::with_capacity(64);
+    out.push(PROTOCOL_VERSION);
+    postcard::to_extend(msg, out).expect("encoding into a Vec cannot fail")
+}
+
+/// Decodes one message, refusing anything over `max_len` bytes.
+pub fn decode(bytes: &[u8], max_len: usize) -> Result<Message, DecodeError> {
+    let (&version, body) = bytes.split_first().ok_or(DecodeError::Empty)?;
+    if bytes.len() > max_len {
+        return Err(DecodeError::TooLarge(bytes.len()));
+    }
+    if version != PROTOCOL_VERSION {
+        return Err(DecodeError::UnsupportedVersion(version));
+    }
+    let (msg, rest) = postcard::take_from_bytes::<Message>(body)?;
+    if !rest.is_empty() {
+        return Err(DecodeError::Trailing(rest.len()));
+    }
+    Ok(msg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identity::Identity;
+    use crate::record::{record_with_meta, Claim, SignedRecord};
+    use proptest::prelude::*;
+
+    fn sample_messages() -> Vec<Message> {
+        let id = Identity::from_secret([5; 32]);
+        let entry = Entry {
+            signed: SignedRecord::sign(record_with_meta(id.id(), 2, 7, &[("name", "x")]), &id),
+            claim: Claim::Suspect { by: id.id() },
+        };
+        vec![
+            Message::Hello {
+                intent: Intent::Neighbor { high: true },
+            },
+            Message::Welcome { accepted: false },
+            Message::ForwardJoin {
+                joiner: id.id(),
+                ttl: 6,
+            },
+            Message::Disconnect { leaving: true },
+            Message::Shuffle {
+                path: vec![id.id()],
+                ttl: 3,
+                peers: vec![id.id(); 3],
+            },
+            Message::ShuffleReply {
+                route: vec![],
+                peers: vec![id.id()],
+            },
+            Message::Views {
+                active: vec![id.id()],
+            },
+            Message::Ping { nonce: 9 },
+            Message::Pong { nonce: 9 },
+            Message::Update {
+                entries: vec![entry.clone()],
+            },
+            Message::SyncRoot {
+                hash: u64::MAX,
+                count: 3,
+            },
+            Message::SyncBuckets {
+                hashes: vec![1, 2, 3],
+            },
+            Message::SyncDigest {
+                buckets: 0b101,
+                digests: vec![entry.digest()],
+            },
+            Message::SyncDelta {
+                entries: vec![entry],
+                want: vec![id.id()],
+            },
+        ]
+    }
+
+    #[test]
+    fn every_message_round_trips() {
+        for msg in sample_messages() {
+            let bytes = encode(&msg);
+            assert_eq!(decode(&bytes, 16 * 1024).unwrap(), msg);
+        }
+    }
+
+    #[test]
+    fn framing_errors_are_typed() {
+        assert!(matches!(decode(&[], 100), Err(DecodeError::Empty)));
+        assert!(matches!(
+            decode(&[2, 0], 100),
+            Err(DecodeError::UnsupportedVersion(2))
+        ));
+        assert!(matches!(
+            decode(&[1; 200], 100),
+            Err(DecodeError::TooLarge(200))
+        ));
+        let mut bytes = encode(&Message::Ping { nonce: 1 });
+        bytes.push(0);
+        assert!(matches!(decode(&bytes, 100), Err(DecodeError::Trailing(1))));
+    }
+
+    proptest! {
+        #[test]
+        fn decode_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let _ = decode(&bytes, 16 * 1024);
+        }
+
+        #[test]
+        fn decode_never_panics_after_version(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let mut framed = vec![PROTOCOL_VERSION];
+            framed.extend(bytes);
+            let _ = decode(&framed, 16 * 1024);
+        }
+
+        #[test]
+        fn round_trip_ping_and_sync(nonce in any::<u32>(), hash in any::<u64>(), count in any::<u32>()) {
+            for msg in [Message::Ping { nonce }, Message::Pong { nonce }, Message::SyncRoot { hash, count }] {
+                prop_assert_eq!(decode(&encode(&msg), 1024).unwrap(), msg);
+            }
+        }
+    }
+}

@@ -1,0 +1,7 @@
+//! Rumor's deterministic simulator, the adapters that drive protocol implementations in
+//! it (Rumor itself and, for comparison, foca), and scenario helpers shared by the tests
+//! and the `bench` binary.
+
+pub mod rumor_peer;
+pub mod sim;
+pub mod world;

@@ -1,0 +1,196 @@
+//! A simulated Rumor group with the commands and invariant checks scenarios need.
+
+use std::collections::BTreeMap;
+
+use rumor_core::{Config, Instant, MemberState, PeerId};
+
+use crate::rumor_peer::{MemoVerifier, RumorPeer, SharedRegistry};
+use crate::sim::{Idx, NetConfig, Sim};
+
+/// Reads the simulation seed from `SEED` (or uses `default`) and prints it so that a
+/// failing run can be replayed.
+pub fn seed_from_env(default: u64) -> u64 {
+    let seed = std::env::var("SEED")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(default);
+    eprintln!("simulation seed {seed} (replay with SEED={seed})");
+    seed
+}
+
+/// A group of simulated Rumor nodes.
+pub struct World {
+    /// The simulator.
+    pub sim: Sim<RumorPeer>,
+    /// Index ↔ id mapping.
+    pub registry: SharedRegistry,
+    /// Configuration for new nodes.
+    pub config: Config,
+    seed: u64,
+    verifier: MemoVerifier,
+}
+
+impl World {
+    /// An empty world.
+    pub fn new(seed: u64, net: NetConfig, config: Config) -> Self {
+        World {
+            sim: Sim::new(seed, net),
+            registry: SharedRegistry::default(),
+            config,
+            seed,
+            verifier: MemoVerifier::default(),
+        }
+    }
+
+    /// The id of node `idx`.
+    pub fn id(&self, idx: Idx) -> PeerId {
+        self.registry.borrow().id(idx)
+    }
+
+    /// The index of `id`.
+    pub fn index(&self, id: &PeerId) -> Option<Idx> {
+        self.registry.borrow().index(id)
+    }
+
+    /// Adds a node with metadata `meta` that joins through `seeds` (none: it is the first).
+    pub fn spawn(&mut self, meta: &[(&str, &str)], seeds: &[Idx]) -> Idx {
+        let idx = self.sim.reserve();
+        self.boot(idx, meta, seeds);
+        idx
+    }
+
+    /// Starts node `idx` afresh with the same identity (a restart after a crash).
+    pub fn boot(&mut self, idx: Idx, meta: &[(&str, &str)], seeds: &[Idx]) {
+        let now = self.sim.now();
+        let peer = RumorPeer::build(self.seed, idx, self.config.clone(), now, &self.verifier, self.registry.clone());
+        let seeds: Vec<PeerId> = seeds.iter().map(|s| peer.id_of(*s)).collect();
+        let meta: Vec<(String, String)> = meta.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        self.sim.start(idx, peer, move |p, now, acts, seen| {
+            let t = Instant::from_millis(now);
+            for (k, v) in meta {
+                p.node.set_meta(k, v, t).expect("metadata within limits");
+            }
+            p.node.join(seeds, t);
+            p.drain(now, acts, seen);
+        });
+    }
+
+    /// Sets a metadata key on node `idx`.
+    pub fn set_meta(&mut self, idx: Idx, key: &str, value: &str) {
+        self.sim.with(idx, |p, now, acts, seen| {
+            p.node
+                .set_meta(key, value, Instant::from_millis(now))
+                .expect("metadata within limits");
+            p.drain(now, acts, seen);
+        });
+    }
+
+    /// Node `idx` leaves gracefully; it is then removed from the simulation.
+    pub fn leave(&mut self, idx: Idx) {
+        self.sim.with(idx, |p, now, acts, seen| {
+            p.node.leave(Instant::from_millis(now));
+            p.drain(now, acts, seen);
+        });
+        self.sim.crash(idx);
+    }
+
+    /// The node at `idx` (panics if it is down).
+    pub fn node(&self, idx: Idx) -> &rumor_core::Node {
+        &self.sim.peer(idx).expect("node is up").node
+    }
+
+    /// Checks that every up node knows every up node as alive (or suspect, while a
+    /// suspicion is being refuted) with the same metadata as its owner, and that no up
+    /// node is marked failed or left anywhere. Returns the first few problems.
+    pub fn check_converged(&self) -> Result<(), String> {
+        let up = self.sim.up();
+        let truth: BTreeMap<PeerId, BTreeMap<String, String>> = up
+            .iter()
+            .map(|i| {
+                let n = self.node(*i);
+                (n.id(), n.member(&n.id()).expect("knows itself").meta)
+            })
+            .collect();
+        let mut problems = Vec::new();
+        for &i in &up {
+            let n = self.node(i);
+            for (id, meta) in &truth {
+                match n.member(id) {
+                    None => problems.push(format!("node {i} does not know node {:?}", self.index(id))),
+                    Some(m) if matches!(m.state, MemberState::Failed | MemberState::Left) => {
+                        problems.push(format!("node {i} has live node {:?} as {:?}", self.index(id), m.state))
+                    }
+                    Some(m) if &m.meta != meta => problems.push(format!(
+                        "node {i} has stale metadata for node {:?}: {:?} vs {:?}",
+                        self.index(id),
+                        m.meta,
+                        meta
+                    )),
+                    Some(_) => {}
+                }
+            }
+            if problems.len() > 10 {
+                break;
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems.join("\n"))
+        }
+    }
+
+    /// Checks that every up node sees every node in `gone` in `state` (failed or left).
+    pub fn check_gone(&self, gone: &[Idx], state: MemberState) -> Result<(), String> {
+        let mut problems = Vec::new();
+        for i in self.sim.up() {
+            let n = self.node(i);
+            for g in gone {
+                let s = n.member(&self.id(*g)).map(|m| m.state);
+                // A forgotten tombstone is also "gone"; only a live view of it is wrong.
+                if s.is_some() && s != Some(state) {
+                    problems.push(format!("node {i} sees node {g} as {s:?}, expected {state:?}"));
+                }
+            }
+            if problems.len() > 10 {
+                break;
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems.join("\n"))
+        }
+    }
+
+    /// Checks that active views are symmetric: if a lists b as neighbor, b lists a
+    /// (allowing connections that are being set up or torn down right now: `slack` of them).
+    pub fn asymmetric_links(&self) -> usize {
+        let up = self.sim.up();
+        let mut bad = 0;
+        for &i in &up {
+            for nb in self.node(i).neighbors() {
+                let Some(j) = self.index(&nb) else { continue };
+                if !self.sim.is_up(j) || !self.node(j).neighbors().contains(&self.id(i)) {
+                    bad += 1;
+                }
+            }
+        }
+        bad
+    }
+
+    /// Runs until `check` passes (checked every `step` ms) or `limit` ms pass; returns the
+    /// time it took, or the last failure.
+    pub fn run_until_ok(&mut self, step: u64, limit: u64, check: impl Fn(&World) -> Result<(), String>) -> Result<u64, String> {
+        let start = self.sim.now();
+        loop {
+            match check(self) {
+                Ok(()) => return Ok(self.sim.now() - start),
+                Err(e) if self.sim.now() - start >= limit => return Err(e),
+                Err(_) => {
+                    self.sim.run_for(step);
+                }
+            }
+        }
+    }
+}

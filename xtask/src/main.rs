@@ -1,0 +1,91 @@
+//! `cargo xtask`: the project's automation, in Rust so it runs wherever cargo does.
+//!
+//! - `cargo xtask test`: every check CI runs (`.ci/run` calls exactly this).
+//! - `cargo xtask bench`: the benchmark binary in `rumor-tests`, arguments passed through.
+//! - `cargo xtask demo`: the demo page and signaling server (arrives with later work).
+//! - `cargo xtask wasm`: the npm package (arrives with the wasm driver work).
+
+mod cmd;
+mod prereq;
+mod test;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Exit status of a subcommand whose work has not been built yet.
+const NOT_YET: u8 = 2;
+
+/// Command line of `cargo xtask`.
+#[derive(Parser)]
+#[command(
+    name = "xtask",
+    bin_name = "cargo xtask",
+    about = "Rumor project automation"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// The subcommands of `cargo xtask`.
+#[derive(Subcommand)]
+enum Command {
+    /// Run every check CI runs: fmt, clippy (native and wasm), wasm build, tests.
+    Test,
+    /// Run the benchmarks (writes target/bench/*.json); arguments go to the bench binary.
+    Bench {
+        /// Arguments passed unchanged to `rumor-tests`' `bench` binary.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Serve the demo page with a signaling server (not built yet).
+    Demo,
+    /// Build the npm package from the wasm crate (not built yet).
+    Wasm,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Test => test::run().map(|()| ExitCode::SUCCESS),
+        Command::Bench { args } => bench(&args),
+        Command::Demo => Ok(not_yet(
+            "the demo page and its signaling server arrive with later work; \
+             `cargo xtask demo` will build and serve them then",
+        )),
+        Command::Wasm => Ok(not_yet(
+            "the npm package build (wasm-bindgen --target web, wasm-opt -Oz) \
+             arrives with the wasm driver work",
+        )),
+    };
+    result.unwrap_or_else(|err| {
+        eprintln!("xtask: error: {err:#}");
+        ExitCode::FAILURE
+    })
+}
+
+/// `cargo xtask bench`: run the bench binary in release mode and forward its exit status.
+fn bench(args: &[String]) -> anyhow::Result<ExitCode> {
+    let mut command = cmd::cargo();
+    command.args([
+        "run",
+        "--release",
+        "-p",
+        "rumor-tests",
+        "--bin",
+        "bench",
+        "--",
+    ]);
+    command.args(args);
+    let status = cmd::status(&mut command)?;
+    // A signal has no exit code; report it as a plain failure.
+    let code = status.code().unwrap_or(1);
+    Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)))
+}
+
+/// Explain that a subcommand is not built yet and return its exit status.
+fn not_yet(what: &str) -> ExitCode {
+    eprintln!("xtask: not available yet: {what}.");
+    ExitCode::from(NOT_YET)
+}

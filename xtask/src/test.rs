@@ -1,0 +1,119 @@
+//! `cargo xtask test`: the checks CI runs, in order, failing fast.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Result};
+
+use crate::cmd;
+use crate::prereq::{Prereq, WASM_TARGET};
+
+/// One step of `cargo xtask test`: a command and what it needs installed.
+struct Step {
+    /// The program; `cargo` means the cargo that launched `cargo xtask`.
+    program: &'static str,
+    /// Its arguments.
+    args: &'static [&'static str],
+    /// Prerequisites installed (if missing) before any step runs.
+    needs: &'static [Prereq],
+}
+
+/// Every step, in the order they run. Add new checks here.
+const STEPS: &[Step] = &[
+    Step {
+        program: "cargo",
+        args: &["fmt", "--all", "--check"],
+        needs: &[],
+    },
+    Step {
+        program: "cargo",
+        args: &[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ],
+        needs: &[],
+    },
+    Step {
+        program: "cargo",
+        args: &[
+            "clippy",
+            "-p",
+            "rumor-core",
+            "-p",
+            "rumor-wasm",
+            "--target",
+            WASM_TARGET,
+            "--",
+            "-D",
+            "warnings",
+        ],
+        needs: &[Prereq::WasmTarget],
+    },
+    Step {
+        program: "cargo",
+        args: &["build", "-p", "rumor-core", "--target", WASM_TARGET],
+        needs: &[Prereq::WasmTarget],
+    },
+    Step {
+        program: "cargo",
+        args: &["test", "--workspace"],
+        needs: &[],
+    },
+];
+
+/// Ensure the prerequisites, then run every step; stop at the first failure.
+pub fn run() -> Result<()> {
+    let started = Instant::now();
+    if let Some(seed) = std::env::var_os("SEED") {
+        println!("SEED={} (inherited by the tests)", seed.to_string_lossy());
+    }
+
+    let mut prereqs: Vec<Prereq> = Vec::new();
+    for prereq in STEPS.iter().flat_map(|step| step.needs) {
+        if !prereqs.contains(prereq) {
+            prereqs.push(*prereq);
+        }
+    }
+    for prereq in prereqs {
+        let name = format!("ensure {}", prereq.describe());
+        timed(&name, || prereq.ensure())
+            .map_err(|err| err.context(format!("prerequisite failed: {name}")))?;
+    }
+
+    let total = STEPS.len();
+    for (index, step) in STEPS.iter().enumerate() {
+        let mut command = cmd::program(step.program);
+        command.args(step.args);
+        let name = cmd::display(&command);
+        timed(&name, || {
+            let status = cmd::status(&mut command)?;
+            if !status.success() {
+                bail!("step {}/{total} failed: `{name}` ({status})", index + 1);
+            }
+            Ok(())
+        })?;
+    }
+    println!(
+        "==> all {total} steps passed in {}",
+        seconds(started.elapsed())
+    );
+    Ok(())
+}
+
+/// Print a header, run `work`, then print how long it took.
+fn timed(name: &str, work: impl FnOnce() -> Result<()>) -> Result<()> {
+    println!("==> {name}");
+    let started = Instant::now();
+    let result = work();
+    let outcome = if result.is_ok() { "ok" } else { "FAILED" };
+    println!("<== {name}: {outcome} in {}", seconds(started.elapsed()));
+    result
+}
+
+/// A duration as seconds with one decimal, e.g. `12.3s`.
+fn seconds(duration: Duration) -> String {
+    format!("{:.1}s", duration.as_secs_f64())
+}
