@@ -28,7 +28,8 @@ impl Node {
                 if quiet >= m.neighbor_timeout {
                     silent.push(*peer);
                 } else if quiet >= m.ping_interval
-                    && n.last_ping.is_none_or(|t| now.saturating_since(t) >= m.tick_interval)
+                    && n.last_ping
+                        .is_none_or(|t| now.saturating_since(t) >= m.tick_interval)
                 {
                     ping.push(*peer);
                 }
@@ -51,10 +52,9 @@ impl Node {
             }
         }
         self.overlay_tick(now);
-        if self.timers.ticks % GC_EVERY_TICKS == 0 {
+        if self.timers.ticks.is_multiple_of(GC_EVERY_TICKS) {
             let me = self.me;
-            self.members
-                .collect_garbage(now, m.tombstone_ttl, &me);
+            self.members.collect_garbage(now, m.tombstone_ttl, &me);
         }
     }
 
@@ -73,7 +73,9 @@ impl Node {
 
     /// Suspects `peer` on this node's own authority and spreads the claim.
     pub(crate) fn suspect(&mut self, peer: PeerId, now: Instant) {
-        let Some(entry) = self.members.get(&peer) else { return };
+        let Some(entry) = self.members.get(&peer) else {
+            return;
+        };
         let claim = Entry {
             signed: entry.signed.clone(),
             claim: Claim::Suspect { by: self.me },
@@ -84,7 +86,9 @@ impl Node {
     /// Turns expired suspicions into failures and spreads them.
     pub(crate) fn expire_suspicions(&mut self, now: Instant) {
         for id in self.members.expired(now) {
-            let Some(entry) = self.members.get(&id) else { continue };
+            let Some(entry) = self.members.get(&id) else {
+                continue;
+            };
             let dead = Entry {
                 signed: entry.signed.clone(),
                 claim: Claim::Dead,
@@ -103,7 +107,8 @@ impl Node {
         let outranks = (theirs.incarnation, theirs.version) > ours
             || theirs.leaving
             || (theirs.incarnation == self.own.incarnation && entry.claim != Claim::Alive);
-        if !outranks || (theirs.incarnation, theirs.version) == ours && entry.claim == Claim::Alive {
+        if !outranks || (theirs.incarnation, theirs.version) == ours && entry.claim == Claim::Alive
+        {
             return;
         }
         self.stats.refutations += 1;

@@ -238,7 +238,8 @@ impl Members {
         let bucket = Digest::bucket(&id);
         let Some(slot) = self.map.get_mut(&id) else {
             let state = state_of(&incoming);
-            self.bucket_hash[bucket] = self.bucket_hash[bucket].wrapping_add(incoming.digest().hash());
+            self.bucket_hash[bucket] =
+                self.bucket_hash[bucket].wrapping_add(incoming.digest().hash());
             let mut slot = Slot {
                 entry: incoming,
                 changed_at: now,
@@ -293,9 +294,10 @@ impl Members {
             .wrapping_add(new_digest.hash());
 
         let change = match (old_state, new_state) {
-            (MemberState::Failed | MemberState::Left, MemberState::Alive | MemberState::Suspect) => {
-                Change::Joined
-            }
+            (
+                MemberState::Failed | MemberState::Left,
+                MemberState::Alive | MemberState::Suspect,
+            ) => Change::Joined,
             (_, MemberState::Left) if old_state != MemberState::Left => Change::Left,
             (_, MemberState::Failed) if old_state != MemberState::Failed => Change::Failed,
             (MemberState::Alive, MemberState::Suspect) => Change::Suspected,
@@ -406,7 +408,9 @@ impl Members {
             .map
             .iter()
             .filter(|(id, s)| {
-                *id != keep && s.tombstoned_at.is_some_and(|t| now.saturating_since(t) >= ttl)
+                *id != keep
+                    && s.tombstoned_at
+                        .is_some_and(|t| now.saturating_since(t) >= ttl)
             })
             .map(|(id, _)| *id)
             .collect();
@@ -495,8 +499,14 @@ mod tests {
     fn newer_versions_win_and_older_never_overwrite() {
         let a = Identity::from_secret([1; 32]);
         let mut m = Members::default();
-        assert_eq!(merge(&mut m, entry(&a, 0, 2, &[("k", "new")], Claim::Alive), 0), Change::Joined);
-        assert_eq!(merge(&mut m, entry(&a, 0, 1, &[("k", "old")], Claim::Alive), 1), Change::None);
+        assert_eq!(
+            merge(&mut m, entry(&a, 0, 2, &[("k", "new")], Claim::Alive), 0),
+            Change::Joined
+        );
+        assert_eq!(
+            merge(&mut m, entry(&a, 0, 1, &[("k", "old")], Claim::Alive), 1),
+            Change::None
+        );
         assert_eq!(m.member(&a.id()).unwrap().meta["k"], "new");
         assert_eq!(
             merge(&mut m, entry(&a, 0, 3, &[("k", "newer")], Claim::Alive), 2),
@@ -510,17 +520,32 @@ mod tests {
         let (b, c) = (PeerId([2; 32]), PeerId([3; 32]));
         let mut m = Members::default();
         merge(&mut m, entry(&a, 0, 1, &[], Claim::Alive), 0);
-        assert_eq!(merge(&mut m, entry(&a, 0, 1, &[], Claim::Suspect { by: b }), 100), Change::Suspected);
+        assert_eq!(
+            merge(&mut m, entry(&a, 0, 1, &[], Claim::Suspect { by: b }), 100),
+            Change::Suspected
+        );
         assert_eq!(m.next_deadline(), Some(Instant::from_millis(5_100)));
-        assert_eq!(merge(&mut m, entry(&a, 0, 1, &[], Claim::Suspect { by: c }), 200), Change::Confirmed);
+        assert_eq!(
+            merge(&mut m, entry(&a, 0, 1, &[], Claim::Suspect { by: c }), 200),
+            Change::Confirmed
+        );
         assert!(m.next_deadline().unwrap() < Instant::from_millis(5_100));
-        assert_eq!(merge(&mut m, entry(&a, 0, 1, &[], Claim::Suspect { by: c }), 300), Change::None);
+        assert_eq!(
+            merge(&mut m, entry(&a, 0, 1, &[], Claim::Suspect { by: c }), 300),
+            Change::None
+        );
         // Refutation at a higher incarnation clears it.
-        assert_eq!(merge(&mut m, entry(&a, 1, 2, &[], Claim::Alive), 400), Change::Updated(vec![]));
+        assert_eq!(
+            merge(&mut m, entry(&a, 1, 2, &[], Claim::Alive), 400),
+            Change::Updated(vec![])
+        );
         assert_eq!(m.next_deadline(), None);
         assert_eq!(m.state(&a.id()), Some(MemberState::Alive));
         // A stale suspicion about the old incarnation is ignored.
-        assert_eq!(merge(&mut m, entry(&a, 0, 1, &[], Claim::Suspect { by: b }), 500), Change::None);
+        assert_eq!(
+            merge(&mut m, entry(&a, 0, 1, &[], Claim::Suspect { by: b }), 500),
+            Change::None
+        );
         // A fresh one expires.
         merge(&mut m, entry(&a, 1, 2, &[], Claim::Suspect { by: b }), 600);
         assert!(m.expired(Instant::from_millis(1_000)).is_empty());
@@ -533,13 +558,28 @@ mod tests {
         let me = PeerId([0; 32]);
         let mut m = Members::default();
         merge(&mut m, entry(&a, 3, 9, &[], Claim::Alive), 0);
-        assert_eq!(merge(&mut m, entry(&a, 3, 9, &[], Claim::Dead), 10), Change::Failed);
-        assert_eq!(merge(&mut m, entry(&a, 3, 9, &[], Claim::Alive), 20), Change::None);
-        assert_eq!(merge(&mut m, entry(&a, 4, 10, &[], Claim::Alive), 30), Change::Joined);
+        assert_eq!(
+            merge(&mut m, entry(&a, 3, 9, &[], Claim::Dead), 10),
+            Change::Failed
+        );
+        assert_eq!(
+            merge(&mut m, entry(&a, 3, 9, &[], Claim::Alive), 20),
+            Change::None
+        );
+        assert_eq!(
+            merge(&mut m, entry(&a, 4, 10, &[], Claim::Alive), 30),
+            Change::Joined
+        );
         merge(&mut m, entry(&a, 4, 10, &[], Claim::Dead), 40);
         let before = m.root();
-        assert_eq!(m.collect_garbage(Instant::from_millis(100), Duration::from_millis(100), &me), 0);
-        assert_eq!(m.collect_garbage(Instant::from_millis(140), Duration::from_millis(100), &me), 1);
+        assert_eq!(
+            m.collect_garbage(Instant::from_millis(100), Duration::from_millis(100), &me),
+            0
+        );
+        assert_eq!(
+            m.collect_garbage(Instant::from_millis(140), Duration::from_millis(100), &me),
+            1
+        );
         assert_ne!(before, m.root());
         assert_eq!(m.root(), (0, 0));
     }

@@ -50,8 +50,13 @@ pub enum CommandError {
 /// The state of one connection this node knows about.
 #[derive(Debug, Clone)]
 pub(crate) enum Link {
-    /// We asked the driver to dial.
-    Dialing { intent: Intent, deadline: Instant },
+    /// We asked the driver to dial. `probe` dials check a member nobody else watches:
+    /// their failure is evidence that the member is dead.
+    Dialing {
+        intent: Intent,
+        deadline: Instant,
+        probe: bool,
+    },
     /// Inbound connection; waiting for the dialer's `Hello`.
     AwaitHello { deadline: Instant },
     /// We dialed, sent `Hello`, and wait for `Welcome`.
@@ -340,21 +345,27 @@ impl Node {
             if late >= self.config.membership.stall_threshold {
                 self.on_stall(late, now);
             }
-            self.timers.tick = next_period(self.timers.tick, self.config.membership.tick_interval, now);
+            self.timers.tick =
+                next_period(self.timers.tick, self.config.membership.tick_interval, now);
             self.timers.ticks += 1;
             self.on_tick(now);
         }
         if now >= self.timers.sync {
-            self.timers.sync = next_period(self.timers.sync, self.config.membership.sync_interval, now);
+            self.timers.sync =
+                next_period(self.timers.sync, self.config.membership.sync_interval, now);
             self.start_sync(now);
         }
         if now >= self.timers.shuffle {
-            self.timers.shuffle =
-                next_period(self.timers.shuffle, self.config.overlay.shuffle_interval, now);
+            self.timers.shuffle = next_period(
+                self.timers.shuffle,
+                self.config.overlay.shuffle_interval,
+                now,
+            );
             self.start_shuffle();
         }
         if now >= self.timers.heal {
-            self.timers.heal = next_period(self.timers.heal, self.config.overlay.heal_interval, now);
+            self.timers.heal =
+                next_period(self.timers.heal, self.config.overlay.heal_interval, now);
             self.try_heal(now);
         }
         if self.timers.join_retry.is_some_and(|t| now >= t) {
@@ -404,9 +415,13 @@ impl Node {
                     return;
                 }
                 match other {
-                    Message::ForwardJoin { joiner, ttl } => self.on_forward_join(from, joiner, ttl, now),
+                    Message::ForwardJoin { joiner, ttl } => {
+                        self.on_forward_join(from, joiner, ttl, now)
+                    }
                     Message::Disconnect { leaving } => self.on_disconnect(from, leaving, now),
-                    Message::Shuffle { path, ttl, peers } => self.on_shuffle(from, path, ttl, peers),
+                    Message::Shuffle { path, ttl, peers } => {
+                        self.on_shuffle(from, path, ttl, peers)
+                    }
                     Message::ShuffleReply { route, peers } => self.on_shuffle_reply(route, peers),
                     Message::Views { active } => self.on_views(from, active),
                     Message::Ping { nonce } => self.send(from, &Message::Pong { nonce }),
@@ -418,9 +433,15 @@ impl Node {
                     }
                     Message::SyncRoot { hash, count } => self.on_sync_root(from, hash, count),
                     Message::SyncBuckets { hashes } => self.on_sync_buckets(from, hashes),
-                    Message::SyncDigest { buckets, digests } => self.on_sync_digest(from, buckets, digests),
-                    Message::SyncDelta { entries, want } => self.on_sync_delta(from, entries, want, now),
-                    Message::Hello { .. } | Message::Welcome { .. } => unreachable!("handled above"),
+                    Message::SyncDigest { buckets, digests } => {
+                        self.on_sync_digest(from, buckets, digests)
+                    }
+                    Message::SyncDelta { entries, want } => {
+                        self.on_sync_delta(from, entries, want, now)
+                    }
+                    Message::Hello { .. } | Message::Welcome { .. } => {
+                        unreachable!("handled above")
+                    }
                 }
             }
         }

@@ -35,8 +35,13 @@ impl Node {
             .filter(|l| {
                 matches!(
                     l,
-                    Link::Dialing { intent: Intent::Neighbor { .. } | Intent::Join, .. }
-                        | Link::AwaitWelcome { intent: Intent::Neighbor { .. } | Intent::Join, .. }
+                    Link::Dialing {
+                        intent: Intent::Neighbor { .. } | Intent::Join,
+                        ..
+                    } | Link::AwaitWelcome {
+                        intent: Intent::Neighbor { .. } | Intent::Join,
+                        ..
+                    }
                 )
             })
             .count()
@@ -50,11 +55,22 @@ impl Node {
     }
 
     pub(crate) fn dial(&mut self, peer: PeerId, intent: Intent, now: Instant) {
+        self.dial_with(peer, intent, false, now)
+    }
+
+    fn dial_with(&mut self, peer: PeerId, intent: Intent, probe: bool, now: Instant) {
         if peer == self.me || self.links.contains_key(&peer) {
             return;
         }
         let deadline = now + self.config.overlay.dial_timeout;
-        self.links.insert(peer, Link::Dialing { intent, deadline });
+        self.links.insert(
+            peer,
+            Link::Dialing {
+                intent,
+                deadline,
+                probe,
+            },
+        );
         self.outputs.push_back(Output::Dial(peer));
     }
 
@@ -96,8 +112,14 @@ impl Node {
     /// Makes `peer` an active neighbor, evicting a random one if the view is full.
     fn add_active(&mut self, peer: PeerId, now: Instant) {
         while self.active_count() >= self.config.overlay.active_view_capacity.max(1) {
-            let others: Vec<PeerId> = self.neighbors().into_iter().filter(|p| *p != peer).collect();
-            let Some(victim) = self.pick(&others) else { break };
+            let others: Vec<PeerId> = self
+                .neighbors()
+                .into_iter()
+                .filter(|p| *p != peer)
+                .collect();
+            let Some(victim) = self.pick(&others) else {
+                break;
+            };
             self.send(victim, &Message::Disconnect { leaving: false });
             self.hang_up(victim, now);
             self.add_passive(victim);
@@ -125,7 +147,8 @@ impl Node {
                     .insert(peer, Link::AwaitWelcome { intent, deadline });
                 self.send(peer, &Message::Hello { intent });
             }
-            None => {
+            // A new connection from a peer whose old one we are closing.
+            None | Some(Link::Closing { .. }) => {
                 let pending = self
                     .links
                     .values()
@@ -143,7 +166,7 @@ impl Node {
 
     pub(crate) fn on_hello(&mut self, from: PeerId, intent: Intent, now: Instant) {
         match self.links.get(&from) {
-            Some(Link::AwaitHello { .. }) => {}
+            Some(Link::AwaitHello { .. } | Link::Closing { .. }) => {}
             // Glare: both dialed. The lower id answers as callee; the higher waits for Welcome.
             Some(Link::AwaitWelcome { .. }) if self.me < from => {}
             _ => {
@@ -208,7 +231,13 @@ impl Node {
             self.add_passive(joiner);
         }
         if let Some(n) = self.pick(&next) {
-            self.send(n, &Message::ForwardJoin { joiner, ttl: ttl - 1 });
+            self.send(
+                n,
+                &Message::ForwardJoin {
+                    joiner,
+                    ttl: ttl - 1,
+                },
+            );
         }
     }
 
@@ -226,33 +255,30 @@ impl Node {
                 self.emit(Event::NeighborDown(peer));
                 self.neighbor_failed(peer, n.view, now);
             }
-            Some(Link::Dialing { intent, .. } | Link::AwaitWelcome { intent, .. }) => {
-                self.dial_failed(peer, intent, now)
-            }
+            Some(Link::Dialing { intent, probe, .. }) => self.dial_failed(peer, intent, probe, now),
+            Some(Link::AwaitWelcome { intent, .. }) => self.dial_failed(peer, intent, false, now),
             Some(Link::AwaitHello { .. } | Link::Closing { .. }) | None => {}
         }
     }
 
     pub(crate) fn on_dial_failed(&mut self, peer: PeerId, now: Instant) {
-        match self.links.get(&peer) {
-            Some(Link::Dialing { intent, .. } | Link::AwaitWelcome { intent, .. }) => {
-                let intent = *intent;
-                self.links.remove(&peer);
-                self.dial_failed(peer, intent, now);
-            }
-            _ => {}
+        if let Some(Link::Dialing { intent, probe, .. }) = self.links.get(&peer).cloned() {
+            self.links.remove(&peer);
+            self.dial_failed(peer, intent, probe, now);
         }
     }
 
-    fn dial_failed(&mut self, peer: PeerId, intent: Intent, now: Instant) {
+    /// A dial did not produce a neighbor. Only probes of unwatched members turn that into
+    /// a suspicion (which the member refutes if it is alive); other candidates are just
+    /// dropped from the passive view, as in HyParView.
+    fn dial_failed(&mut self, peer: PeerId, intent: Intent, probe: bool, now: Instant) {
         self.passive.remove(&peer);
         if intent == Intent::Join {
             self.next_seed += 1;
             self.try_seed(now);
             return;
         }
-        // A member we cannot reach is suspected; if it is alive it will refute.
-        if self.members.is_live(&peer) {
+        if probe && self.members.is_live(&peer) {
             self.suspect(peer, now);
         }
     }
@@ -267,9 +293,10 @@ impl Node {
             if c == self.me || self.links.contains_key(&c) || !self.members.is_live(&c) {
                 continue;
             }
-            let watched = self.links.iter().any(|(p, l)| {
-                *p != peer && matches!(l, Link::Active(n) if n.view.contains(&c))
-            });
+            let watched = self
+                .links
+                .iter()
+                .any(|(p, l)| *p != peer && matches!(l, Link::Active(n) if n.view.contains(&c)));
             if !watched && !self.repair.contains(&c) && self.repair.len() < MAX_REPAIR_QUEUE {
                 self.repair.push_back(c);
             }
@@ -306,10 +333,15 @@ impl Node {
             .collect();
         for (peer, link) in expired {
             match link {
-                Link::Dialing { intent, .. } | Link::AwaitWelcome { intent, .. } => {
+                Link::Dialing { intent, probe, .. } => {
                     self.links.remove(&peer);
                     self.outputs.push_back(Output::Hangup(peer));
-                    self.dial_failed(peer, intent, now);
+                    self.dial_failed(peer, intent, probe, now);
+                }
+                Link::AwaitWelcome { intent, .. } => {
+                    self.links.remove(&peer);
+                    self.outputs.push_back(Output::Hangup(peer));
+                    self.dial_failed(peer, intent, false, now);
                 }
                 Link::AwaitHello { .. } => self.hang_up(peer, now),
                 Link::Closing { .. } => {
@@ -323,14 +355,23 @@ impl Node {
             self.views_dirty = false;
             let active = self.neighbors();
             for n in active.clone() {
-                self.send(n, &Message::Views { active: active.clone() });
+                self.send(
+                    n,
+                    &Message::Views {
+                        active: active.clone(),
+                    },
+                );
             }
         }
     }
 
     fn fill_active(&mut self, now: Instant) {
         let cap = self.config.overlay.active_view_capacity;
-        if self.active_count() == 0 && !self.seeds.is_empty() && self.passive.is_empty() && self.repair.is_empty() {
+        if self.active_count() == 0
+            && !self.seeds.is_empty()
+            && self.passive.is_empty()
+            && self.repair.is_empty()
+        {
             self.try_seed(now);
         }
         while self.all_dials() < self.config.overlay.max_concurrent_dials {
@@ -340,8 +381,12 @@ impl Node {
                 if self.links.contains_key(&c) || !self.members.is_live(&c) {
                     continue;
                 }
-                let intent = if free { Intent::Neighbor { high } } else { Intent::Probe };
-                self.dial(c, intent, now);
+                let intent = if free {
+                    Intent::Neighbor { high }
+                } else {
+                    Intent::Probe
+                };
+                self.dial_with(c, intent, true, now);
                 continue;
             }
             if !free {
@@ -387,7 +432,9 @@ impl Node {
 
     pub(crate) fn start_shuffle(&mut self) {
         let active = self.neighbors();
-        let Some(target) = self.pick(&active) else { return };
+        let Some(target) = self.pick(&active) else {
+            return;
+        };
         let mut peers = vec![self.me];
         let o = &self.config.overlay;
         let (ka, kp) = (o.shuffle_active_count, o.shuffle_passive_count);
@@ -402,11 +449,27 @@ impl Node {
             peers.push(passive.swap_remove(i));
         }
         let ttl = self.config.overlay.shuffle_walk_length;
-        self.send(target, &Message::Shuffle { path: vec![self.me], ttl, peers });
+        self.send(
+            target,
+            &Message::Shuffle {
+                path: vec![self.me],
+                ttl,
+                peers,
+            },
+        );
     }
 
-    pub(crate) fn on_shuffle(&mut self, from: PeerId, mut path: Vec<PeerId>, ttl: u8, peers: Vec<PeerId>) {
-        if path.len() > MAX_SHUFFLE_LIST || peers.len() > MAX_SHUFFLE_LIST || path.last() != Some(&from) {
+    pub(crate) fn on_shuffle(
+        &mut self,
+        from: PeerId,
+        mut path: Vec<PeerId>,
+        ttl: u8,
+        peers: Vec<PeerId>,
+    ) {
+        if path.len() > MAX_SHUFFLE_LIST
+            || peers.len() > MAX_SHUFFLE_LIST
+            || path.last() != Some(&from)
+        {
             self.stats.bad_overlay_messages += 1;
             return;
         }
@@ -418,7 +481,14 @@ impl Node {
         if ttl > 0 && path.len() < MAX_SHUFFLE_LIST {
             if let Some(n) = self.pick(&next) {
                 path.push(self.me);
-                self.send(n, &Message::Shuffle { path, ttl: ttl - 1, peers });
+                self.send(
+                    n,
+                    &Message::Shuffle {
+                        path,
+                        ttl: ttl - 1,
+                        peers,
+                    },
+                );
                 return;
             }
         }
@@ -429,7 +499,13 @@ impl Node {
             reply.push(mine.swap_remove(i));
         }
         path.pop();
-        self.send(from, &Message::ShuffleReply { route: path, peers: reply });
+        self.send(
+            from,
+            &Message::ShuffleReply {
+                route: path,
+                peers: reply,
+            },
+        );
         for p in peers {
             self.add_passive(p);
         }

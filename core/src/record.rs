@@ -171,7 +171,12 @@ fn mix(mut z: u64) -> u64 {
 }
 
 /// Builds a record for tests and tools: `meta` given as pairs, all keys at `version`.
-pub fn record_with_meta(id: PeerId, incarnation: u64, version: u64, meta: &[(&str, &str)]) -> Record {
+pub fn record_with_meta(
+    id: PeerId,
+    incarnation: u64,
+    version: u64,
+    meta: &[(&str, &str)],
+) -> Record {
     Record {
         id,
         incarnation,
@@ -194,7 +199,9 @@ pub fn record_with_meta(id: PeerId, incarnation: u64, version: u64, meta: &[(&st
 
 /// Encodes a vector of entries, for size estimates of outgoing batches.
 pub(crate) fn encoded_len(entry: &Entry) -> usize {
-    postcard::to_allocvec(entry).map(|v| v.len()).unwrap_or(usize::MAX)
+    postcard::to_allocvec(entry)
+        .map(|v| v.len())
+        .unwrap_or(usize::MAX)
 }
 
 /// Splits `items` into batches whose summed `size` stays under `budget` (each batch non-empty).

@@ -42,7 +42,9 @@ impl Node {
         match news {
             News::Stale => return,
             News::Record => {
-                if self.members.get(&id).is_none() && self.members.len() >= self.config.limits.max_members {
+                if self.members.get(&id).is_none()
+                    && self.members.len() >= self.config.limits.max_members
+                {
                     self.stats.members_over_limit += 1;
                     return;
                 }
@@ -170,20 +172,38 @@ impl Node {
             }
             if !cur.is_empty() && cur.len() + digests.len() > per_message {
                 let digests = core::mem::take(&mut cur);
-                self.send(from, &Message::SyncDigest { buckets: cur_mask, digests });
+                self.send(
+                    from,
+                    &Message::SyncDigest {
+                        buckets: cur_mask,
+                        digests,
+                    },
+                );
                 cur_mask = 0;
             }
             cur_mask |= 1 << b;
             for d in digests {
                 if cur.len() >= per_message {
                     let digests = core::mem::take(&mut cur);
-                    self.send(from, &Message::SyncDigest { buckets: cur_mask, digests });
+                    self.send(
+                        from,
+                        &Message::SyncDigest {
+                            buckets: cur_mask,
+                            digests,
+                        },
+                    );
                 }
                 cur.push(d);
             }
         }
         if cur_mask != 0 {
-            self.send(from, &Message::SyncDigest { buckets: cur_mask, digests: cur });
+            self.send(
+                from,
+                &Message::SyncDigest {
+                    buckets: cur_mask,
+                    digests: cur,
+                },
+            );
         }
     }
 
@@ -217,7 +237,13 @@ impl Node {
         self.send_delta(from, give, want);
     }
 
-    pub(crate) fn on_sync_delta(&mut self, from: PeerId, entries: Vec<Entry>, want: Vec<PeerId>, now: Instant) {
+    pub(crate) fn on_sync_delta(
+        &mut self,
+        from: PeerId,
+        entries: Vec<Entry>,
+        want: Vec<PeerId>,
+        now: Instant,
+    ) {
         for e in entries {
             self.ingest(e, Some(from), now);
         }
@@ -238,12 +264,23 @@ impl Node {
         let budget = self.config.limits.max_message_size - FRAME_SLACK;
         let want_per_message = budget / 33;
         for batch in batches(give, budget, encoded_len) {
-            self.send(to, &Message::SyncDelta { entries: batch, want: Vec::new() });
+            self.send(
+                to,
+                &Message::SyncDelta {
+                    entries: batch,
+                    want: Vec::new(),
+                },
+            );
         }
         for chunk in want.chunks(want_per_message) {
             let want = chunk.to_vec();
-            self.send(to, &Message::SyncDelta { entries: Vec::new(), want });
+            self.send(
+                to,
+                &Message::SyncDelta {
+                    entries: Vec::new(),
+                    want,
+                },
+            );
         }
     }
 }
-

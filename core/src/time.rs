@@ -38,14 +38,20 @@ impl Instant {
 impl Add<Duration> for Instant {
     type Output = Instant;
     fn add(self, d: Duration) -> Instant {
-        Instant(self.0.saturating_add(d.as_millis().min(u64::MAX as u128) as u64))
+        Instant(
+            self.0
+                .saturating_add(d.as_millis().min(u64::MAX as u128) as u64),
+        )
     }
 }
 
 impl Sub<Duration> for Instant {
     type Output = Instant;
     fn sub(self, d: Duration) -> Instant {
-        Instant(self.0.saturating_sub(d.as_millis().min(u64::MAX as u128) as u64))
+        Instant(
+            self.0
+                .saturating_sub(d.as_millis().min(u64::MAX as u128) as u64),
+        )
     }
 }
 
@@ -59,6 +65,9 @@ mod tests {
         assert_eq!((t + Duration::from_millis(500)).as_millis(), 1_500);
         assert_eq!((t - Duration::from_secs(5)).as_millis(), 0);
         assert_eq!(Instant::MAX + Duration::from_secs(1), Instant::MAX);
-        assert_eq!(t.saturating_since(Instant::from_millis(2_000)), Duration::ZERO);
+        assert_eq!(
+            t.saturating_since(Instant::from_millis(2_000)),
+            Duration::ZERO
+        );
     }
 }

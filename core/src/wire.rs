@@ -124,7 +124,9 @@ pub enum DecodeError {
     #[error("empty message (state untouched)")]
     Empty,
     /// The version byte names a protocol this build does not speak; state untouched.
-    #[error("unsupported protocol version {0}, this build speaks {PROTOCOL_VERSION} (state untouched)")]
+    #[error(
+        "unsupported protocol version {0}, this build speaks {PROTOCOL_VERSION} (state untouched)"
+    )]
     UnsupportedVersion(u8),
     /// The message is larger than the configured maximum; state untouched.
     #[error("message of {0} bytes exceeds the size limit (state untouched)")]

@@ -5,7 +5,9 @@ use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 
-use rumor_core::{Config, Ed25519, Event, Identity, Instant, Node, Output, PeerId, Signature, Verify};
+use rumor_core::{
+    Config, Ed25519, Event, Identity, Instant, Node, Output, PeerId, Signature, Verify,
+};
 
 use crate::sim::{Act, Idx, Input, Peer, Seen};
 
@@ -95,7 +97,14 @@ impl RumorPeer {
     }
 
     /// Builds a node for index `idx` with a shared memoizing verifier.
-    pub fn build(seed: u64, idx: Idx, config: Config, now: u64, verifier: &MemoVerifier, registry: SharedRegistry) -> Self {
+    pub fn build(
+        seed: u64,
+        idx: Idx,
+        config: Config,
+        now: u64,
+        verifier: &MemoVerifier,
+        registry: SharedRegistry,
+    ) -> Self {
         let mut node = Node::new(
             Self::identity(seed, idx),
             config,
@@ -163,7 +172,13 @@ impl RumorPeer {
 }
 
 impl Peer for RumorPeer {
-    fn handle(&mut self, input: Input<'_>, now: u64, acts: &mut Vec<Act>, seen: &mut Vec<(Idx, Seen)>) {
+    fn handle(
+        &mut self,
+        input: Input<'_>,
+        now: u64,
+        acts: &mut Vec<Act>,
+        seen: &mut Vec<(Idx, Seen)>,
+    ) {
         let t = Instant::from_millis(now);
         match input {
             Input::Message { from, bytes } => {

@@ -95,7 +95,13 @@ pub struct Observation {
 pub trait Peer {
     /// Handles one input at `now` (ms), pushing network actions to `acts` and what it
     /// observed about other nodes to `seen` as `(subject, seen)`.
-    fn handle(&mut self, input: Input<'_>, now: u64, acts: &mut Vec<Act>, seen: &mut Vec<(Idx, Seen)>);
+    fn handle(
+        &mut self,
+        input: Input<'_>,
+        now: u64,
+        acts: &mut Vec<Act>,
+        seen: &mut Vec<(Idx, Seen)>,
+    );
     /// When the node next wants a [`Input::Timeout`], in ms.
     fn next_timeout(&self) -> Option<u64>;
 }
@@ -133,13 +139,41 @@ impl Default for NetConfig {
 
 #[derive(Debug)]
 enum Ev {
-    Deliver { from: Idx, to: Idx, bytes: Vec<u8>, epoch: u64 },
-    Datagram { from: Idx, to: Idx, bytes: Vec<u8> },
-    Connected { a: Idx, b: Idx, epoch: u64 },
-    DialFailed { node: Idx, peer: Idx, life: u64 },
-    Closed { node: Idx, peer: Idx, epoch: u64 },
-    SilentCheck { a: Idx, b: Idx, epoch: u64 },
-    Timer { node: Idx, generation: u64 },
+    Deliver {
+        from: Idx,
+        to: Idx,
+        bytes: Vec<u8>,
+        epoch: u64,
+    },
+    Datagram {
+        from: Idx,
+        to: Idx,
+        bytes: Vec<u8>,
+    },
+    Connected {
+        a: Idx,
+        b: Idx,
+        epoch: u64,
+    },
+    DialFailed {
+        node: Idx,
+        peer: Idx,
+        life: u64,
+    },
+    Closed {
+        node: Idx,
+        peer: Idx,
+        epoch: u64,
+    },
+    SilentCheck {
+        a: Idx,
+        b: Idx,
+        epoch: u64,
+    },
+    Timer {
+        node: Idx,
+        generation: u64,
+    },
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -255,7 +289,12 @@ impl<P: Peer> Sim<P> {
 
     /// Starts (or restarts) node `idx` with `peer`, then runs `init` on it (for commands
     /// like join), and processes its actions.
-    pub fn start(&mut self, idx: Idx, peer: P, init: impl FnOnce(&mut P, u64, &mut Vec<Act>, &mut Vec<(Idx, Seen)>)) {
+    pub fn start(
+        &mut self,
+        idx: Idx,
+        peer: P,
+        init: impl FnOnce(&mut P, u64, &mut Vec<Act>, &mut Vec<(Idx, Seen)>),
+    ) {
         self.drop_connections(idx);
         let slot = &mut self.nodes[idx];
         slot.life += 1;
@@ -263,12 +302,21 @@ impl<P: Peer> Sim<P> {
         slot.timer = None;
         let (mut acts, mut seen) = (Vec::new(), Vec::new());
         let now = self.now;
-        init(self.nodes[idx].peer.as_mut().expect("just set"), now, &mut acts, &mut seen);
+        init(
+            self.nodes[idx].peer.as_mut().expect("just set"),
+            now,
+            &mut acts,
+            &mut seen,
+        );
         self.after(idx, acts, seen);
     }
 
     /// Runs a command on a live node (ignored if it is down).
-    pub fn with(&mut self, idx: Idx, f: impl FnOnce(&mut P, u64, &mut Vec<Act>, &mut Vec<(Idx, Seen)>)) {
+    pub fn with(
+        &mut self,
+        idx: Idx,
+        f: impl FnOnce(&mut P, u64, &mut Vec<Act>, &mut Vec<(Idx, Seen)>),
+    ) {
         let now = self.now;
         let (mut acts, mut seen) = (Vec::new(), Vec::new());
         if let Some(p) = self.nodes[idx].peer.as_mut() {
@@ -326,7 +374,9 @@ impl<P: Peer> Sim<P> {
     pub fn latency(&self, a: Idx, b: Idx) -> u64 {
         let (lo, hi) = self.net.latency_ms;
         let (x, y) = key(a, b);
-        let mut h = (x as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ (y as u64).wrapping_mul(0xc2b2_ae3d_27d4_eb4f) ^ self.seed;
+        let mut h = (x as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+            ^ (y as u64).wrapping_mul(0xc2b2_ae3d_27d4_eb4f)
+            ^ self.seed;
         h ^= h >> 33;
         h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
         h ^= h >> 33;
@@ -371,7 +421,12 @@ impl<P: Peer> Sim<P> {
     fn after(&mut self, idx: Idx, acts: Vec<Act>, seen: Vec<(Idx, Seen)>) {
         let now = self.now;
         for (subject, s) in seen {
-            self.observations.push(Observation { time: now, observer: idx, subject, seen: s });
+            self.observations.push(Observation {
+                time: now,
+                observer: idx,
+                subject,
+                seen: s,
+            });
         }
         for act in acts {
             self.act(idx, act);
@@ -380,7 +435,9 @@ impl<P: Peer> Sim<P> {
     }
 
     fn rearm(&mut self, idx: Idx) {
-        let Some(p) = self.nodes[idx].peer.as_ref() else { return };
+        let Some(p) = self.nodes[idx].peer.as_ref() else {
+            return;
+        };
         let Some(at) = p.next_timeout() else { return };
         let at = at.max(self.now).max(self.nodes[idx].stall_until);
         let slot = &mut self.nodes[idx];
@@ -390,7 +447,13 @@ impl<P: Peer> Sim<P> {
         slot.generation += 1;
         let generation = slot.generation;
         slot.timer = Some((at, generation));
-        self.push(at, Ev::Timer { node: idx, generation });
+        self.push(
+            at,
+            Ev::Timer {
+                node: idx,
+                generation,
+            },
+        );
     }
 
     fn act(&mut self, from: Idx, act: Act) {
@@ -398,7 +461,9 @@ impl<P: Peer> Sim<P> {
             Act::Send { to, bytes } => {
                 self.traffic[from].msgs_out += 1;
                 self.traffic[from].bytes_out += bytes.len() as u64;
-                let Some(conn) = self.conns.get(&key(from, to)).copied() else { return };
+                let Some(conn) = self.conns.get(&key(from, to)).copied() else {
+                    return;
+                };
                 if !conn.open {
                     return;
                 }
@@ -407,7 +472,15 @@ impl<P: Peer> Sim<P> {
                     return;
                 }
                 let at = self.now + self.latency(from, to);
-                self.push(at, Ev::Deliver { from, to, bytes, epoch: conn.epoch });
+                self.push(
+                    at,
+                    Ev::Deliver {
+                        from,
+                        to,
+                        bytes,
+                        epoch: conn.epoch,
+                    },
+                );
             }
             Act::Datagram { to, bytes } => {
                 self.traffic[from].msgs_out += 1;
@@ -422,7 +495,14 @@ impl<P: Peer> Sim<P> {
             Act::Dial(to) => {
                 if to >= self.nodes.len() || to == from {
                     let life = self.nodes[from].life;
-                    self.push(self.now, Ev::DialFailed { node: from, peer: to, life });
+                    self.push(
+                        self.now,
+                        Ev::DialFailed {
+                            node: from,
+                            peer: to,
+                            life,
+                        },
+                    );
                     return;
                 }
                 if let Some(c) = self.conns.get(&key(from, to)).copied() {
@@ -439,17 +519,45 @@ impl<P: Peer> Sim<P> {
                 let life = self.nodes[from].life;
                 if !self.is_up(to) {
                     let at = self.now + self.net.dial_fail_dead_ms;
-                    self.push(at, Ev::DialFailed { node: from, peer: to, life });
+                    self.push(
+                        at,
+                        Ev::DialFailed {
+                            node: from,
+                            peer: to,
+                            life,
+                        },
+                    );
                 } else if self.partition[from] != self.partition[to] {
                     let at = self.now + self.net.dial_fail_partition_ms;
-                    self.push(at, Ev::DialFailed { node: from, peer: to, life });
+                    self.push(
+                        at,
+                        Ev::DialFailed {
+                            node: from,
+                            peer: to,
+                            life,
+                        },
+                    );
                 } else {
                     self.epoch += 1;
                     let epoch = self.epoch;
                     let lives = self.lives(from, to);
-                    self.conns.insert(key(from, to), Conn { epoch, open: false, lives });
+                    self.conns.insert(
+                        key(from, to),
+                        Conn {
+                            epoch,
+                            open: false,
+                            lives,
+                        },
+                    );
                     let at = self.now + 2 * self.latency(from, to) * self.net.dial_round_trips;
-                    self.push(at, Ev::Connected { a: from, b: to, epoch });
+                    self.push(
+                        at,
+                        Ev::Connected {
+                            a: from,
+                            b: to,
+                            epoch,
+                        },
+                    );
                 }
             }
             Act::Hangup(to) => {
@@ -458,12 +566,26 @@ impl<P: Peer> Sim<P> {
                         // Messages already sent still arrive; the close comes after them.
                         self.closing.insert(conn.epoch);
                         let at = self.now + self.latency(from, to);
-                        self.push(at, Ev::Closed { node: to, peer: from, epoch: conn.epoch });
+                        self.push(
+                            at,
+                            Ev::Closed {
+                                node: to,
+                                peer: from,
+                                epoch: conn.epoch,
+                            },
+                        );
                     }
                     if !conn.open {
                         // The dial never completed: the dialer (whichever side) learns of it.
                         let life = self.nodes[to].life;
-                        self.push(self.now, Ev::DialFailed { node: to, peer: from, life });
+                        self.push(
+                            self.now,
+                            Ev::DialFailed {
+                                node: to,
+                                peer: from,
+                                life,
+                            },
+                        );
                     }
                 }
             }
@@ -482,7 +604,9 @@ impl<P: Peer> Sim<P> {
     fn deliver(&mut self, idx: Idx, input: Input<'_>) {
         let now = self.now;
         let (mut acts, mut seen) = (Vec::new(), Vec::new());
-        let Some(p) = self.nodes[idx].peer.as_mut() else { return };
+        let Some(p) = self.nodes[idx].peer.as_mut() else {
+            return;
+        };
         p.handle(input, now, &mut acts, &mut seen);
         self.after(idx, acts, seen);
     }
@@ -512,12 +636,26 @@ impl<P: Peer> Sim<P> {
 
     fn process(&mut self, ev: Ev) {
         match ev {
-            Ev::Deliver { from, to, bytes, epoch } => {
-                let ok = self.conns.get(&key(from, to)).is_some_and(|c| c.open && c.epoch == epoch)
+            Ev::Deliver {
+                from,
+                to,
+                bytes,
+                epoch,
+            } => {
+                let ok = self
+                    .conns
+                    .get(&key(from, to))
+                    .is_some_and(|c| c.open && c.epoch == epoch)
                     || self.closing.contains(&epoch);
                 if ok && self.is_up(to) && self.partition[from] == self.partition[to] {
                     self.delivered += 1;
-                    self.deliver(to, Input::Message { from, bytes: &bytes });
+                    self.deliver(
+                        to,
+                        Input::Message {
+                            from,
+                            bytes: &bytes,
+                        },
+                    );
                 } else {
                     self.dropped += 1;
                 }
@@ -525,7 +663,13 @@ impl<P: Peer> Sim<P> {
             Ev::Datagram { from, to, bytes } => {
                 if self.is_up(to) {
                     self.delivered += 1;
-                    self.deliver(to, Input::Message { from, bytes: &bytes });
+                    self.deliver(
+                        to,
+                        Input::Message {
+                            from,
+                            bytes: &bytes,
+                        },
+                    );
                 }
             }
             Ev::Connected { a, b, epoch } => {
@@ -536,11 +680,25 @@ impl<P: Peer> Sim<P> {
                 if !self.reachable(a, b) {
                     self.conns.remove(&key(a, b));
                     let life = self.nodes[a].life;
-                    self.push(self.now, Ev::DialFailed { node: a, peer: b, life });
+                    self.push(
+                        self.now,
+                        Ev::DialFailed {
+                            node: a,
+                            peer: b,
+                            life,
+                        },
+                    );
                     return;
                 }
                 let lives = self.lives(a, b);
-                self.conns.insert(key(a, b), Conn { epoch, open: true, lives });
+                self.conns.insert(
+                    key(a, b),
+                    Conn {
+                        epoch,
+                        open: true,
+                        lives,
+                    },
+                );
                 self.deliver(a, Input::Connected(b));
                 self.deliver(b, Input::Connected(a));
             }

@@ -62,9 +62,19 @@ impl World {
     /// Starts node `idx` afresh with the same identity (a restart after a crash).
     pub fn boot(&mut self, idx: Idx, meta: &[(&str, &str)], seeds: &[Idx]) {
         let now = self.sim.now();
-        let peer = RumorPeer::build(self.seed, idx, self.config.clone(), now, &self.verifier, self.registry.clone());
+        let peer = RumorPeer::build(
+            self.seed,
+            idx,
+            self.config.clone(),
+            now,
+            &self.verifier,
+            self.registry.clone(),
+        );
         let seeds: Vec<PeerId> = seeds.iter().map(|s| peer.id_of(*s)).collect();
-        let meta: Vec<(String, String)> = meta.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let meta: Vec<(String, String)> = meta
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         self.sim.start(idx, peer, move |p, now, acts, seen| {
             let t = Instant::from_millis(now);
             for (k, v) in meta {
@@ -116,9 +126,15 @@ impl World {
             let n = self.node(i);
             for (id, meta) in &truth {
                 match n.member(id) {
-                    None => problems.push(format!("node {i} does not know node {:?}", self.index(id))),
+                    None => {
+                        problems.push(format!("node {i} does not know node {:?}", self.index(id)))
+                    }
                     Some(m) if matches!(m.state, MemberState::Failed | MemberState::Left) => {
-                        problems.push(format!("node {i} has live node {:?} as {:?}", self.index(id), m.state))
+                        problems.push(format!(
+                            "node {i} has live node {:?} as {:?}",
+                            self.index(id),
+                            m.state
+                        ))
                     }
                     Some(m) if &m.meta != meta => problems.push(format!(
                         "node {i} has stale metadata for node {:?}: {:?} vs {:?}",
@@ -149,7 +165,9 @@ impl World {
                 let s = n.member(&self.id(*g)).map(|m| m.state);
                 // A forgotten tombstone is also "gone"; only a live view of it is wrong.
                 if s.is_some() && s != Some(state) {
-                    problems.push(format!("node {i} sees node {g} as {s:?}, expected {state:?}"));
+                    problems.push(format!(
+                        "node {i} sees node {g} as {s:?}, expected {state:?}"
+                    ));
                 }
             }
             if problems.len() > 10 {
@@ -181,7 +199,12 @@ impl World {
 
     /// Runs until `check` passes (checked every `step` ms) or `limit` ms pass; returns the
     /// time it took, or the last failure.
-    pub fn run_until_ok(&mut self, step: u64, limit: u64, check: impl Fn(&World) -> Result<(), String>) -> Result<u64, String> {
+    pub fn run_until_ok(
+        &mut self,
+        step: u64,
+        limit: u64,
+        check: impl Fn(&World) -> Result<(), String>,
+    ) -> Result<u64, String> {
         let start = self.sim.now();
         loop {
             match check(self) {

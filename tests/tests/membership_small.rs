@@ -23,9 +23,12 @@ fn ten_nodes_converge_update_leave_and_crash() {
     assert_eq!(w.node(7).member(&w.id(3)).unwrap().meta["color"], "blue");
 
     w.leave(4);
-    w.run_until_ok(100, 5_000, |w| w.check_gone(&[4], MemberState::Left)).unwrap();
+    w.run_until_ok(100, 5_000, |w| w.check_gone(&[4], MemberState::Left))
+        .unwrap();
     w.sim.crash(5);
-    let t = w.run_until_ok(100, 20_000, |w| w.check_gone(&[5], MemberState::Failed)).unwrap();
+    let t = w
+        .run_until_ok(100, 20_000, |w| w.check_gone(&[5], MemberState::Failed))
+        .unwrap();
     eprintln!("crash known by all after {t} ms");
     w.check_converged().unwrap();
 }
