@@ -71,7 +71,8 @@ impl Signature {
         out
     }
 
-    fn from_bytes(b: [u8; 64]) -> Self {
+    /// A signature from its 64 bytes (as produced by [`Signature::to_bytes`]).
+    pub fn from_bytes(b: [u8; 64]) -> Self {
         let mut s = [[0u8; 32]; 2];
         s[0].copy_from_slice(&b[..32]);
         s[1].copy_from_slice(&b[32..]);

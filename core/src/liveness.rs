@@ -25,9 +25,15 @@ impl Node {
         for (peer, link) in &self.links {
             if let Link::Active(n) = link {
                 let quiet = now.saturating_since(n.last_heard);
+                // A ping and its pong tell both sides: let the lower id go first.
+                let threshold = if self.me < *peer {
+                    m.ping_interval
+                } else {
+                    m.ping_interval + m.tick_interval
+                };
                 if quiet >= m.neighbor_timeout {
                     silent.push(*peer);
-                } else if quiet >= m.ping_interval
+                } else if quiet >= threshold
                     && n.last_ping
                         .is_none_or(|t| now.saturating_since(t) >= m.tick_interval)
                 {

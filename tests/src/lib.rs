@@ -2,6 +2,7 @@
 //! it (Rumor itself and, for comparison, foca), and scenario helpers shared by the tests
 //! and the `bench` binary.
 
+pub mod bench_membership;
 pub mod foca_peer;
 pub mod rumor_peer;
 pub mod sim;

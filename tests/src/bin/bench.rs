@@ -1,2 +1,65 @@
-//! `cargo xtask bench`: runs the simulator benchmarks and writes target/bench/*.json.
-fn main() {}
+//! `cargo xtask bench`: runs the simulator benchmarks and writes `target/bench/*.json`.
+//!
+//! `bench [--quick] [--seed N] [membership]`: `--quick` runs only the smallest sizes.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use rumor_tests::bench_membership::{run_loss, run_size, Foca, Rumor, Row};
+
+fn out_dir() -> PathBuf {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    root.join("target").join("bench")
+}
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    let seed = args
+        .iter()
+        .position(|a| a == "--seed")
+        .and_then(|i| args.get(i + 1))
+        .map(|s| s.parse())
+        .transpose()
+        .context("--seed takes a number")?
+        .unwrap_or(1);
+    let sizes: &[usize] = if quick { &[100] } else { &[100, 1_000] };
+    let dir = out_dir();
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+
+    let started = std::time::Instant::now();
+    let mut progress = |msg: &str| eprintln!("[{:>6.1}s] {msg}", started.elapsed().as_secs_f64());
+    let mut rows: Vec<Row> = Vec::new();
+    for &n in sizes {
+        rows.push(run_size::<Rumor>(n, seed, &mut progress));
+        rows.push(run_size::<Foca>(n, seed, &mut progress));
+    }
+    rows.push(run_loss::<Rumor>(seed, &mut progress));
+    rows.push(run_loss::<Foca>(seed, &mut progress));
+
+    let path = dir.join("membership.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&rows)?).with_context(|| format!("writing {}", path.display()))?;
+    println!("{}", table(&rows));
+    println!("wrote {}", path.display());
+    Ok(())
+}
+
+fn table(rows: &[Row]) -> String {
+    let f = |v: Option<u64>| v.map_or("-".to_string(), |v| v.to_string());
+    let g = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.0}"));
+    let mut s = String::from("| impl | n | join_all_ms | crash_all_ms | leave_all_ms | false_failures | idle B/node/s | idle msgs/node/s |\n|---|---|---|---|---|---|---|---|\n");
+    for r in rows {
+        s += &format!(
+            "| {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            r.implementation,
+            r.n,
+            f(r.join_all_ms),
+            f(r.crash_all_ms),
+            f(r.leave_all_ms),
+            r.false_failures_10pct_loss_300s.map_or("-".into(), |v| v.to_string()),
+            g(r.idle_bytes_per_node_per_s),
+            g(r.idle_msgs_per_node_per_s.map(|v| v * 1.0)),
+        );
+    }
+    s
+}
