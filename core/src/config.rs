@@ -110,10 +110,17 @@ pub struct Limits {
     pub max_meta_key_len: usize,
     /// Bytes per metadata value.
     pub max_meta_value_len: usize,
+    /// Bytes of a whole encoded member record (metadata and topics together), so that any
+    /// record fits in one message with room to spare.
+    pub max_record_size: usize,
     /// Members remembered at most (alive and tombstoned); news of more is dropped and counted.
     pub max_members: usize,
     /// Outputs queued at most between drains; past it, transmissions are dropped and counted.
     pub max_queued_outputs: usize,
+    /// Topics a member may subscribe to.
+    pub max_subscriptions: usize,
+    /// Bytes in a topic name.
+    pub max_topic_len: usize,
 }
 
 impl Default for Limits {
@@ -123,8 +130,70 @@ impl Default for Limits {
             max_meta_keys: 32,
             max_meta_key_len: 64,
             max_meta_value_len: 1024,
+            max_record_size: 8 * 1024,
             max_members: 100_000,
             max_queued_outputs: 100_000,
+            max_subscriptions: 64,
+            max_topic_len: 128,
+        }
+    }
+}
+
+/// Plumtree broadcast, topics and history. Defaults follow Leitão, Pereira and Rodrigues,
+/// "Epidemic Broadcast Trees" (SRDS 2007) where it gives them (a first graft timeout
+/// somewhat above one round trip, a shorter second one), and bound every cache.
+#[derive(Debug, Clone)]
+pub struct BroadcastConfig {
+    /// Wait after the first IHave of a missing message before grafting it.
+    pub graft_timeout: Duration,
+    /// Wait before grafting from the next announcer when the first graft brought nothing.
+    pub graft_retry: Duration,
+    /// Message ids remembered for deduplication, at most.
+    pub seen_capacity: usize,
+    /// How long message ids are remembered for deduplication.
+    pub seen_ttl: Duration,
+    /// Messages kept to answer grafts, pulls and history requests, at most.
+    pub cache_capacity: usize,
+    /// Payload bytes kept in that cache, at most.
+    pub cache_bytes: usize,
+    /// How long messages are kept (also the longest history a node can serve).
+    pub history_ttl: Duration,
+    /// Messages kept per topic for history requests.
+    pub history_per_topic: usize,
+    /// How often a node offers recent ids to one neighbor that may lack them (pull repair).
+    pub pull_interval: Duration,
+    /// Ids in one pull offer, at most.
+    pub pull_max_ids: usize,
+    /// Messages younger than this are not offered by pull (push is still under way).
+    pub pull_min_age: Duration,
+    /// Largest payload `publish` accepts; larger ones are refused with an error.
+    pub max_payload: usize,
+    /// Payloads being reassembled from chunks at once, at most.
+    pub max_reassemblies: usize,
+    /// A payload whose chunks have not all arrived by then is dropped.
+    pub reassembly_timeout: Duration,
+    /// Messages announced but not yet received, tracked at most (bounds IHave floods).
+    pub max_missing: usize,
+}
+
+impl Default for BroadcastConfig {
+    fn default() -> Self {
+        BroadcastConfig {
+            graft_timeout: Duration::from_millis(400),
+            graft_retry: Duration::from_millis(200),
+            seen_capacity: 65_536,
+            seen_ttl: Duration::from_secs(600),
+            cache_capacity: 4_096,
+            cache_bytes: 16 * 1024 * 1024,
+            history_ttl: Duration::from_secs(120),
+            history_per_topic: 256,
+            pull_interval: Duration::from_secs(1),
+            pull_max_ids: 512,
+            pull_min_age: Duration::from_secs(1),
+            max_payload: 256 * 1024,
+            max_reassemblies: 64,
+            reassembly_timeout: Duration::from_secs(30),
+            max_missing: 4_096,
         }
     }
 }
@@ -132,6 +201,8 @@ impl Default for Limits {
 /// Everything a [`crate::Node`] can be tuned with.
 #[derive(Debug, Clone, Default)]
 pub struct Config {
+    /// Broadcast (Plumtree), topic and history parameters.
+    pub broadcast: BroadcastConfig,
     /// Overlay (HyParView) parameters.
     pub overlay: OverlayConfig,
     /// Membership (failure detection, anti-entropy) parameters.

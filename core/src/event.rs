@@ -45,6 +45,19 @@ pub enum Event {
     MemberLeft(PeerId),
     /// A member was declared failed.
     MemberFailed(PeerId),
+    /// A message published on a topic this node subscribes to (delivered once per message).
+    Message {
+        /// The topic.
+        topic: String,
+        /// The member that published it.
+        from: PeerId,
+        /// The publisher's sequence number for it (of its first chunk, if it was split).
+        seq: u64,
+        /// The payload, reassembled if it was split.
+        data: Vec<u8>,
+        /// Overlay hops it travelled to reach this node.
+        hops: u16,
+    },
     /// A connection to this peer became part of the active view.
     NeighborUp(PeerId),
     /// This peer is no longer an active neighbor.

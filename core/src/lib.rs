@@ -33,6 +33,7 @@
 
 extern crate alloc;
 
+mod broadcast;
 pub mod config;
 pub mod event;
 pub mod identity;
@@ -46,13 +47,14 @@ mod sync;
 pub mod time;
 pub mod wire;
 
-pub use config::{Config, Limits, MembershipConfig, OverlayConfig};
+pub use config::{BroadcastConfig, Config, Limits, MembershipConfig, OverlayConfig};
 pub use event::{Event, Output};
 pub use identity::{Ed25519, Identity, PeerId, Signature, Verify};
 pub use membership::{Member, MemberState};
 pub use node::{CommandError, HandleError, Node};
 pub use stats::Stats;
 pub use time::Instant;
+pub use wire::MsgId;
 
 /// The version of this crate, for `/health` endpoints and diagnostics.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

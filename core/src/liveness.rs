@@ -6,7 +6,7 @@
 use alloc::vec::Vec;
 use core::time::Duration;
 
-use crate::event::{Event, Output};
+use crate::event::Output;
 use crate::identity::PeerId;
 use crate::membership::News;
 use crate::node::{Link, Node};
@@ -52,12 +52,12 @@ impl Node {
         for peer in silent {
             if let Some(Link::Active(n)) = self.links.remove(&peer) {
                 self.outputs.push_back(Output::Hangup(peer));
-                self.views_dirty = true;
-                self.emit(Event::NeighborDown(peer));
+                self.neighbor_gone(peer);
                 self.neighbor_failed(peer, n.view, now);
             }
         }
         self.overlay_tick(now);
+        self.broadcast_tick(now);
         if self.timers.ticks.is_multiple_of(GC_EVERY_TICKS) {
             let me = self.me;
             self.members.collect_garbage(now, m.tombstone_ttl, &me);
@@ -118,8 +118,8 @@ impl Node {
             return;
         }
         self.stats.refutations += 1;
-        self.own.incarnation = self.own.incarnation.max(theirs.incarnation) + 1;
-        self.own.version = self.own.version.max(theirs.version) + 1;
+        self.own.incarnation = self.own.incarnation.max(theirs.incarnation).saturating_add(1);
+        self.own.version = self.own.version.max(theirs.version).saturating_add(1);
         self.publish_own(now);
     }
 }

@@ -40,6 +40,8 @@ pub struct Member {
     pub version: u64,
     /// Its metadata.
     pub meta: BTreeMap<String, String>,
+    /// Topics it subscribes to.
+    pub topics: alloc::collections::BTreeSet<String>,
     /// Its liveness.
     pub state: MemberState,
     /// When this node last saw its entry change.
@@ -157,6 +159,7 @@ impl Members {
                 .iter()
                 .map(|(k, v)| (k.clone(), v.value.clone()))
                 .collect(),
+            topics: r.topics.clone(),
             state: state_of(&s.entry),
             changed_at: s.changed_at,
         })

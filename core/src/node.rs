@@ -12,6 +12,7 @@ use core::time::Duration;
 use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
 
+use crate::broadcast::Broadcast;
 use crate::config::Config;
 use crate::event::{Event, Output};
 use crate::identity::{Ed25519, Identity, PeerId, Verify};
@@ -45,6 +46,17 @@ pub enum CommandError {
     /// The metadata would break a limit in [`crate::Limits`].
     #[error("metadata refused: {0} (nothing changed)")]
     MetaLimit(&'static str),
+    /// The payload is larger than `BroadcastConfig::max_payload`; nothing was sent.
+    #[error("payload of {size} bytes exceeds the maximum of {max} bytes; nothing was sent")]
+    PayloadTooLarge {
+        /// The payload's size.
+        size: usize,
+        /// The configured maximum.
+        max: usize,
+    },
+    /// The topic name is empty, too long, or one too many.
+    #[error("topic refused: {0} (nothing changed)")]
+    TopicInvalid(&'static str),
 }
 
 /// The state of one connection this node knows about.
@@ -111,6 +123,7 @@ pub struct Node {
     pub(crate) nonce: u32,
     pub(crate) left: bool,
     pub(crate) stats: Stats,
+    pub(crate) broadcast: Broadcast,
 }
 
 impl Node {
@@ -123,6 +136,7 @@ impl Node {
             incarnation: 0,
             version: 1,
             meta: BTreeMap::new(),
+            topics: BTreeSet::new(),
             leaving: false,
         };
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
@@ -158,8 +172,12 @@ impl Node {
             nonce: 0,
             left: false,
             stats: Stats::default(),
+            broadcast: Broadcast::default(),
             identity,
         };
+        let pull = node.config.broadcast.pull_interval;
+        let j = jitter(&mut node.rng, pull);
+        node.broadcast.pull_at = Some(now + pull + j);
         let entry = node.own_entry();
         node.members.set_own(entry, now);
         node
@@ -252,10 +270,16 @@ impl Node {
         if self.own.meta.get(&key).is_some_and(|m| m.value == value) {
             return Ok(());
         }
-        self.own.version += 1;
-        let version = self.own.version;
-        self.own.meta.insert(key, MetaEntry { value, version });
+        let mut next = self.own.clone();
+        next.version = next.version.saturating_add(1);
+        let version = next.version;
+        next.meta.insert(key, MetaEntry { value, version });
+        if postcard::to_allocvec(&next).map_or(usize::MAX, |b| b.len()) > l.max_record_size {
+            return Err(CommandError::MetaLimit("record would exceed max_record_size"));
+        }
+        self.own = next;
         self.publish_own(now);
+        self.flush_push();
         Ok(())
     }
 
@@ -266,7 +290,7 @@ impl Node {
             return;
         }
         self.own.leaving = true;
-        self.own.version += 1;
+        self.own.version = self.own.version.saturating_add(1);
         self.publish_own(now);
         self.flush_push();
         for peer in self.neighbors() {
@@ -372,6 +396,10 @@ impl Node {
             self.timers.join_retry = None;
             self.try_seed(now);
         }
+        if self.broadcast.pull_at.is_some_and(|t| now >= t) {
+            self.pull(now);
+        }
+        self.expire_grafts(now);
         self.expire_suspicions(now);
         self.flush_push();
     }
@@ -396,6 +424,9 @@ impl Node {
         }
         if let Some(s) = self.members.next_deadline() {
             d = d.min(s);
+        }
+        if let Some(b) = self.broadcast.next_deadline() {
+            d = d.min(b);
         }
         d
     }
@@ -439,6 +470,14 @@ impl Node {
                     Message::SyncDelta { entries, want } => {
                         self.on_sync_delta(from, entries, want, now)
                     }
+                    Message::Gossip(g) => self.on_gossip(from, g, now),
+                    Message::IHave { ids } => self.on_ihave(from, ids, now),
+                    Message::Graft { ids } => self.on_graft(from, ids),
+                    Message::Prune => self.on_prune(from),
+                    Message::HistoryRequest { topic, max_age_ms } => {
+                        self.on_history_request(from, topic, max_age_ms, now)
+                    }
+                    Message::History { messages } => self.on_history(messages, now),
                     Message::Hello { .. } | Message::Welcome { .. } => {
                         unreachable!("handled above")
                     }
@@ -457,6 +496,13 @@ impl Node {
         self.stats.messages_out += 1;
         self.stats.bytes_out += bytes.len() as u64;
         self.outputs.push_back(Output::Transmit { to, bytes });
+    }
+
+    /// `peer` stopped being an active neighbor (its link is already updated).
+    pub(crate) fn neighbor_gone(&mut self, peer: PeerId) {
+        self.views_dirty = true;
+        self.broadcast_neighbor_down(&peer);
+        self.emit(Event::NeighborDown(peer));
     }
 
     /// Queues an event for the application.

@@ -81,8 +81,7 @@ impl Node {
         self.links.insert(peer, Link::Closing { deadline });
         self.outputs.push_back(Output::Hangup(peer));
         if was_active {
-            self.views_dirty = true;
-            self.emit(Event::NeighborDown(peer));
+            self.neighbor_gone(peer);
         }
     }
 
@@ -136,6 +135,7 @@ impl Node {
         self.views_dirty = true;
         self.timers.join_retry = None;
         self.emit(Event::NeighborUp(peer));
+        self.broadcast_neighbor_up(peer);
         self.on_neighbor_up(peer);
     }
 
@@ -251,8 +251,7 @@ impl Node {
     pub(crate) fn on_disconnected(&mut self, peer: PeerId, now: Instant) {
         match self.links.remove(&peer) {
             Some(Link::Active(n)) => {
-                self.views_dirty = true;
-                self.emit(Event::NeighborDown(peer));
+                self.neighbor_gone(peer);
                 self.neighbor_failed(peer, n.view, now);
             }
             Some(Link::Dialing { intent, probe, .. }) => self.dial_failed(peer, intent, probe, now),

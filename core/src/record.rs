@@ -1,7 +1,7 @@
 //! Member records: what each member says about itself, signed by its own key, and the
 //! liveness claims others gossip about it.
 
-use alloc::collections::BTreeMap;
+use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::string::String;
 use alloc::vec::Vec;
 
@@ -30,6 +30,8 @@ pub struct Record {
     pub version: u64,
     /// Application metadata with per-key versions.
     pub meta: BTreeMap<String, MetaEntry>,
+    /// Topics the owner subscribes to.
+    pub topics: BTreeSet<String>,
     /// Set when the owner left gracefully; final for this incarnation.
     pub leaving: bool,
 }
@@ -75,6 +77,15 @@ impl SignedRecord {
             if v.version > self.record.version {
                 return Err("metadata key newer than its record");
             }
+        }
+        if postcard::to_allocvec(&self.record).map_or(usize::MAX, |b| b.len()) > limits.max_record_size {
+            return Err("record larger than max_record_size");
+        }
+        if self.record.topics.len() > limits.max_subscriptions {
+            return Err("too many topics");
+        }
+        if self.record.topics.iter().any(|t| t.len() > limits.max_topic_len) {
+            return Err("topic name too long");
         }
         Ok(())
     }
@@ -193,6 +204,7 @@ pub fn record_with_meta(
                 )
             })
             .collect(),
+        topics: BTreeSet::new(),
         leaving: false,
     }
 }

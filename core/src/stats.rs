@@ -31,4 +31,20 @@ pub struct Stats {
     pub dropped_outputs: u64,
     /// Malformed overlay messages (over-long walks or samples), ignored.
     pub bad_overlay_messages: u64,
+    /// Broadcast payload copies received (duplicates included).
+    pub gossip_received: u64,
+    /// Broadcast payload copies that were duplicates.
+    pub gossip_duplicates: u64,
+    /// Messages delivered to the application.
+    pub messages_delivered: u64,
+    /// Malformed broadcast messages (bad chunk headers, absurd topics), ignored.
+    pub bad_broadcast_messages: u64,
+    /// Unfinished chunked payloads dropped (timeout or too many at once).
+    pub reassemblies_dropped: u64,
+    /// Announcements ignored because too many messages were already missing.
+    pub ihave_dropped: u64,
+    /// Grafts for messages no longer held.
+    pub graft_unknown: u64,
+    /// Pull offers sent.
+    pub pull_offers: u64,
 }

@@ -31,7 +31,13 @@ impl Node {
         }
         let id = entry.signed.record.id;
         if id == self.me {
+            // Only a record this node really signed (in this life or an earlier one) can
+            // make it refute; a forgery is dropped and counted.
             if from.is_some() {
+                if entry.signed.record != self.own && !entry.signed.verify(self.verifier.as_ref()) {
+                    self.stats.bad_signatures += 1;
+                    return;
+                }
                 self.on_news_about_me(entry, now);
             }
             return;
@@ -92,9 +98,14 @@ impl Node {
         }
         // Push what we now hold (the merged entry), except that a new accuser's suspicion
         // travels as it arrived so that others can count the confirmation too.
+        // The record pushed is always the stored, verified one.
         let current = match self.members.get(&id) {
-            Some(stored) if !confirmation => stored.clone(),
-            _ => entry,
+            Some(stored) if confirmation => Entry {
+                signed: stored.signed.clone(),
+                claim: entry.claim,
+            },
+            Some(stored) => stored.clone(),
+            None => entry,
         };
         self.push.push((current, from));
     }
@@ -102,12 +113,13 @@ impl Node {
     /// Sends queued pushes: each neighbor gets, in one or more `Update`s, every queued
     /// entry that did not come from it.
     pub(crate) fn flush_push(&mut self) {
+        self.flush_ihave();
         if self.push.is_empty() {
             return;
         }
         let push = core::mem::take(&mut self.push);
         let neighbors = self.neighbors();
-        let budget = self.config.limits.max_message_size - FRAME_SLACK;
+        let budget = self.config.limits.max_message_size.saturating_sub(FRAME_SLACK).max(FRAME_SLACK);
         for n in neighbors {
             let entries: Vec<Entry> = push
                 .iter()
@@ -163,7 +175,7 @@ impl Node {
         if mask == 0 {
             return;
         }
-        let per_message = (self.config.limits.max_message_size - FRAME_SLACK) / DIGEST_SIZE;
+        let per_message = (self.config.limits.max_message_size.saturating_sub(FRAME_SLACK) / DIGEST_SIZE).max(1);
         let mut cur_mask = 0u64;
         let mut cur: Vec<Digest> = Vec::new();
         for (b, digests) in self.members.digests_in(mask).into_iter().enumerate() {
@@ -261,7 +273,7 @@ impl Node {
         if !matches!(self.links.get(&to), Some(Link::Active(_))) {
             return;
         }
-        let budget = self.config.limits.max_message_size - FRAME_SLACK;
+        let budget = self.config.limits.max_message_size.saturating_sub(FRAME_SLACK).max(FRAME_SLACK);
         let want_per_message = budget / 33;
         for batch in batches(give, budget, encoded_len) {
             self.send(

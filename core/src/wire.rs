@@ -3,6 +3,7 @@
 //! `encode` and `decode` and nothing else; protocol logic only ever sees typed messages.
 //! docs/protocol.md describes every message.
 
+use alloc::string::String;
 use alloc::vec::Vec;
 
 use serde::{Deserialize, Serialize};
@@ -26,6 +27,42 @@ pub enum Intent {
     },
     /// Only checks that the callee is alive; it answers and the dialer hangs up.
     Probe,
+}
+
+/// A broadcast message's identity: its origin and the origin's sequence number.
+/// Sending the same bytes twice gives two ids and two deliveries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct MsgId {
+    /// The member that published it.
+    pub origin: PeerId,
+    /// The origin's sequence number, counting from 1.
+    pub seq: u64,
+}
+
+/// Where a chunk sits in a payload that was split across several messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Part {
+    /// Sequence number of the first chunk; chunk `index` has sequence `first + index`.
+    pub first: u64,
+    /// This chunk's position, from 0.
+    pub index: u16,
+    /// Number of chunks in the payload.
+    pub count: u16,
+}
+
+/// One broadcast message (or one chunk of a large one) as it travels the tree.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Gossip {
+    /// Origin and sequence number.
+    pub id: MsgId,
+    /// Hops from the origin so far.
+    pub round: u16,
+    /// The topic it was published on.
+    pub topic: String,
+    /// Set when the payload was split into chunks.
+    pub part: Option<Part>,
+    /// The payload (or this chunk of it).
+    pub data: Vec<u8>,
 }
 
 /// Every message peers exchange over a connection.
@@ -115,6 +152,32 @@ pub enum Message {
         /// Members whose entries the sender wants.
         want: Vec<PeerId>,
     },
+    /// Plumtree eager push: a broadcast message along the tree.
+    Gossip(Gossip),
+    /// Plumtree lazy push (and periodic pull): ids the sender holds, with their rounds.
+    IHave {
+        /// Announced messages and the round each would have at the receiver.
+        ids: Vec<(MsgId, u16)>,
+    },
+    /// Plumtree GRAFT: send me these messages, and make our link part of the tree.
+    Graft {
+        /// The messages wanted.
+        ids: Vec<MsgId>,
+    },
+    /// Plumtree PRUNE: I received a duplicate from you; announce lazily from now on.
+    Prune,
+    /// Asks a neighbor for the recent messages of a topic.
+    HistoryRequest {
+        /// The topic.
+        topic: String,
+        /// Only messages the neighbor received at most this long ago.
+        max_age_ms: u64,
+    },
+    /// Answer to a history request: delivered if unseen, never forwarded.
+    History {
+        /// The messages (chunks included), oldest first.
+        messages: Vec<Gossip>,
+    },
 }
 
 /// Why bytes could not be decoded. In every case the node's state was left untouched.
@@ -175,6 +238,20 @@ mod tests {
             signed: SignedRecord::sign(record_with_meta(id.id(), 2, 7, &[("name", "x")]), &id),
             claim: Claim::Suspect { by: id.id() },
         };
+        let gossip = Gossip {
+            id: MsgId {
+                origin: id.id(),
+                seq: 9,
+            },
+            round: 2,
+            topic: "chat".into(),
+            part: Some(Part {
+                first: 8,
+                index: 1,
+                count: 3,
+            }),
+            data: vec![1, 2, 3],
+        };
         vec![
             Message::Hello {
                 intent: Intent::Neighbor { high: true },
@@ -216,6 +293,21 @@ mod tests {
             Message::SyncDelta {
                 entries: vec![entry],
                 want: vec![id.id()],
+            },
+            Message::Gossip(gossip.clone()),
+            Message::IHave {
+                ids: vec![(gossip.id, 3)],
+            },
+            Message::Graft {
+                ids: vec![gossip.id],
+            },
+            Message::Prune,
+            Message::HistoryRequest {
+                topic: "chat".into(),
+                max_age_ms: 60_000,
+            },
+            Message::History {
+                messages: vec![gossip],
             },
         ]
     }

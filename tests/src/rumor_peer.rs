@@ -72,6 +72,7 @@ pub struct RumorPeer {
     pub events: Vec<(u64, Event)>,
     /// Keep every event in `events` (off by default to save memory in large runs).
     pub record_events: bool,
+    payloads_seen: u64,
 }
 
 impl RumorPeer {
@@ -84,6 +85,7 @@ impl RumorPeer {
             next: None,
             events: Vec::new(),
             record_events: false,
+            payloads_seen: 0,
         }
     }
 
@@ -126,6 +128,16 @@ impl RumorPeer {
 
     /// Drains the node's outputs into simulator actions and observations.
     pub fn drain(&mut self, now: u64, acts: &mut Vec<Act>, seen: &mut Vec<(Idx, Seen)>) {
+        // Payload copies received since the last drain (the subject is the receiver itself).
+        let received = self.node.stats().gossip_received;
+        if received > self.payloads_seen {
+            if let Some(me) = self.idx(&self.node.id()) {
+                for _ in self.payloads_seen..received {
+                    seen.push((me, Seen::PayloadReceived));
+                }
+            }
+            self.payloads_seen = received;
+        }
         while let Some(out) = self.node.poll_output() {
             match out {
                 Output::Transmit { to, bytes } => {
@@ -150,6 +162,7 @@ impl RumorPeer {
                         Event::MemberSuspected(id) => Some((*id, Seen::Suspect)),
                         Event::MemberFailed(id) => Some((*id, Seen::Failed)),
                         Event::MemberLeft(id) => Some((*id, Seen::Left)),
+                        Event::Message { from, seq, hops, .. } => Some((*from, Seen::Delivered { seq: *seq, hops: *hops })),
                         Event::NeighborUp(_) | Event::NeighborDown(_) => None,
                     };
                     if let Some((id, s)) = obs {

@@ -76,6 +76,17 @@ pub enum Seen {
     Left,
     /// The subject's metadata changed.
     Updated,
+    /// A broadcast message from `subject` (its origin) with sequence number `seq` was
+    /// delivered to the application, `hops` overlay hops from its origin.
+    Delivered {
+        /// The origin's sequence number (or any per-origin message number).
+        seq: u64,
+        /// Hops from the origin (the last delivery hop statistic).
+        hops: u16,
+    },
+    /// A copy of a broadcast payload from `subject` arrived (duplicates included), for
+    /// relative message redundancy.
+    PayloadReceived,
 }
 
 /// One observation: at `time`, `observer` saw `subject` become `seen`.

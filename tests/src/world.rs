@@ -26,6 +26,10 @@ pub struct World {
     pub registry: SharedRegistry,
     /// Configuration for new nodes.
     pub config: Config,
+    /// Topics every node subscribes to when it boots.
+    pub boot_topics: Vec<String>,
+    /// Whether booted nodes keep their application events (for payload checks).
+    pub record_events: bool,
     seed: u64,
     verifier: MemoVerifier,
 }
@@ -37,6 +41,8 @@ impl World {
             sim: Sim::new(seed, net),
             registry: SharedRegistry::default(),
             config,
+            boot_topics: Vec::new(),
+            record_events: false,
             seed,
             verifier: MemoVerifier::default(),
         }
@@ -62,7 +68,7 @@ impl World {
     /// Starts node `idx` afresh with the same identity (a restart after a crash).
     pub fn boot(&mut self, idx: Idx, meta: &[(&str, &str)], seeds: &[Idx]) {
         let now = self.sim.now();
-        let peer = RumorPeer::build(
+        let mut peer = RumorPeer::build(
             self.seed,
             idx,
             self.config.clone(),
@@ -70,6 +76,8 @@ impl World {
             &self.verifier,
             self.registry.clone(),
         );
+        peer.record_events = self.record_events;
+        let topics = self.boot_topics.clone();
         let seeds: Vec<PeerId> = seeds.iter().map(|s| peer.id_of(*s)).collect();
         let meta: Vec<(String, String)> = meta
             .iter()
@@ -79,6 +87,9 @@ impl World {
             let t = Instant::from_millis(now);
             for (k, v) in meta {
                 p.node.set_meta(k, v, t).expect("metadata within limits");
+            }
+            for topic in topics {
+                p.node.subscribe(topic, t).expect("valid topic");
             }
             p.node.join(seeds, t);
             p.drain(now, acts, seen);
@@ -93,6 +104,26 @@ impl World {
                 .expect("metadata within limits");
             p.drain(now, acts, seen);
         });
+    }
+
+    /// Node `idx` subscribes to `topic`.
+    pub fn subscribe(&mut self, idx: Idx, topic: &str) {
+        self.sim.with(idx, |p, now, acts, seen| {
+            p.node
+                .subscribe(topic, Instant::from_millis(now))
+                .expect("valid topic");
+            p.drain(now, acts, seen);
+        });
+    }
+
+    /// Node `idx` publishes `data` on `topic`; returns the sequence number it got.
+    pub fn publish(&mut self, idx: Idx, topic: &str, data: Vec<u8>) -> Result<u64, rumor_core::CommandError> {
+        let mut out = None;
+        self.sim.with(idx, |p, now, acts, seen| {
+            out = Some(p.node.publish(topic, data, Instant::from_millis(now)));
+            p.drain(now, acts, seen);
+        });
+        out.expect("node is up").map(|id| id.seq)
     }
 
     /// Node `idx` leaves gracefully; it is then removed from the simulation.

@@ -1,0 +1,570 @@
+//! Plumtree broadcast over the active view, with topics, chunking, pull repair and history.
+//!
+//! Eager push along a spanning tree, lazy IHave announcements to the other neighbors,
+//! Graft when an announced message does not arrive in time, Prune on duplicates. A
+//! periodic pull offers a neighbor the recent ids it is not known to hold, so messages lost
+//! to churn, loss or a partition are recovered. Messages are kept in a bounded cache that
+//! also serves history requests. Payloads larger than one frame travel as chunks, each an
+//! ordinary broadcast message, and are reassembled before delivery.
+
+use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::time::Duration;
+
+use crate::event::Event;
+use crate::identity::PeerId;
+use crate::node::{CommandError, Link, Node};
+use crate::time::Instant;
+use crate::wire::{Gossip, Message, MsgId, Part};
+
+/// Room left in a frame for the message header and topic.
+const CHUNK_OVERHEAD: usize = 512;
+/// Ids accepted in one IHave or Graft.
+const MAX_IDS_PER_MESSAGE: usize = 1024;
+
+struct Cached {
+    gossip: Gossip,
+    at: Instant,
+}
+
+struct Missing {
+    announcers: VecDeque<PeerId>,
+    deadline: Instant,
+}
+
+struct Partial {
+    topic: String,
+    count: u16,
+    parts: BTreeMap<u16, Vec<u8>>,
+    hops: u16,
+    started: Instant,
+}
+
+/// Plumtree state.
+#[derive(Default)]
+pub(crate) struct Broadcast {
+    seq: u64,
+    eager: BTreeSet<PeerId>,
+    lazy: BTreeSet<PeerId>,
+    seen: BTreeMap<MsgId, Instant>,
+    seen_order: VecDeque<(Instant, MsgId)>,
+    cache: BTreeMap<MsgId, Cached>,
+    cache_order: VecDeque<MsgId>,
+    cache_bytes: usize,
+    by_topic: BTreeMap<String, VecDeque<MsgId>>,
+    missing: BTreeMap<MsgId, Missing>,
+    graft_timers: BTreeSet<(Instant, MsgId)>,
+    ihave_queue: BTreeMap<PeerId, Vec<(MsgId, u16)>>,
+    known: BTreeMap<PeerId, BTreeSet<MsgId>>,
+    partials: BTreeMap<(PeerId, u64), Partial>,
+    pub(crate) subscriptions: BTreeMap<String, Option<Instant>>,
+    pub(crate) pull_at: Option<Instant>,
+}
+
+impl Broadcast {
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
+        let graft = self.graft_timers.first().map(|(t, _)| *t);
+        match (graft, self.pull_at) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+}
+
+impl Node {
+    // ---- commands ----
+
+    /// Subscribes to `topic`: messages published on it are delivered as [`Event::Message`],
+    /// and the subscription is listed in this node's record for everyone to see.
+    pub fn subscribe(&mut self, topic: impl Into<String>, now: Instant) -> Result<(), CommandError> {
+        self.subscribe_until(topic.into(), None, now)
+    }
+
+    /// Subscribes to `topic` for `ttl`; afterwards the node unsubscribes by itself.
+    pub fn subscribe_for(
+        &mut self,
+        topic: impl Into<String>,
+        ttl: Duration,
+        now: Instant,
+    ) -> Result<(), CommandError> {
+        self.subscribe_until(topic.into(), Some(now + ttl), now)
+    }
+
+    fn subscribe_until(&mut self, topic: String, until: Option<Instant>, now: Instant) -> Result<(), CommandError> {
+        if self.left {
+            return Err(CommandError::Left);
+        }
+        self.check_topic(&topic)?;
+        let l = &self.config.limits;
+        if !self.own.topics.contains(&topic) && self.own.topics.len() >= l.max_subscriptions {
+            return Err(CommandError::TopicInvalid("too many subscriptions"));
+        }
+        self.broadcast.subscriptions.insert(topic.clone(), until);
+        if self.own.topics.insert(topic) {
+            self.own.version = self.own.version.saturating_add(1);
+            self.publish_own(now);
+            self.flush_push();
+        }
+        Ok(())
+    }
+
+    /// Stops delivering `topic` and removes it from this node's record.
+    pub fn unsubscribe(&mut self, topic: &str, now: Instant) -> Result<(), CommandError> {
+        if self.left {
+            return Err(CommandError::Left);
+        }
+        self.broadcast.subscriptions.remove(topic);
+        if self.own.topics.remove(topic) {
+            self.own.version = self.own.version.saturating_add(1);
+            self.publish_own(now);
+            self.flush_push();
+        }
+        Ok(())
+    }
+
+    /// Topics this node subscribes to.
+    pub fn subscriptions(&self) -> Vec<String> {
+        self.broadcast.subscriptions.keys().cloned().collect()
+    }
+
+    /// Publishes `data` on `topic` to every member subscribed to it. Returns the id of the
+    /// message (of its first chunk, for payloads larger than one frame). The publisher does
+    /// not receive its own message as an event.
+    pub fn publish(&mut self, topic: impl Into<String>, data: impl Into<Vec<u8>>, now: Instant) -> Result<MsgId, CommandError> {
+        let (topic, data) = (topic.into(), data.into());
+        if self.left {
+            return Err(CommandError::Left);
+        }
+        self.check_topic(&topic)?;
+        let max = self.config.broadcast.max_payload;
+        if data.len() > max {
+            return Err(CommandError::PayloadTooLarge { size: data.len(), max });
+        }
+        let chunk = self.chunk_size();
+        let count = data.len().div_ceil(chunk).max(1);
+        let first = self.broadcast.seq + 1;
+        let pieces: Vec<Vec<u8>> = if count == 1 {
+            vec![data]
+        } else {
+            data.chunks(chunk).map(|c| c.to_vec()).collect()
+        };
+        for (index, piece) in pieces.into_iter().enumerate() {
+            self.broadcast.seq += 1;
+            let gossip = Gossip {
+                id: MsgId { origin: self.me, seq: self.broadcast.seq },
+                round: 0,
+                topic: topic.clone(),
+                part: (count > 1).then_some(Part { first, index: index as u16, count: count as u16 }),
+                data: piece,
+            };
+            self.mark_seen(gossip.id, now);
+            self.cache_insert(gossip.clone(), now);
+            self.forward(gossip, None);
+        }
+        self.flush_push();
+        Ok(MsgId { origin: self.me, seq: first })
+    }
+
+    /// Asks up to two neighbors for the messages of `topic` they received within `max_age`;
+    /// those this node has not seen arrive as ordinary [`Event::Message`]s.
+    pub fn request_history(&mut self, topic: &str, max_age: Duration, _now: Instant) -> Result<(), CommandError> {
+        if self.left {
+            return Err(CommandError::Left);
+        }
+        self.check_topic(topic)?;
+        let mut neighbors = self.neighbors();
+        for _ in 0..2 {
+            if neighbors.is_empty() {
+                break;
+            }
+            let i = self.random_index(neighbors.len());
+            let n = neighbors.swap_remove(i);
+            let max_age_ms = max_age.as_millis().min(u64::MAX as u128) as u64;
+            self.send(n, &Message::HistoryRequest { topic: topic.into(), max_age_ms });
+        }
+        Ok(())
+    }
+
+    fn check_topic(&self, topic: &str) -> Result<(), CommandError> {
+        if topic.is_empty() {
+            return Err(CommandError::TopicInvalid("topic name is empty"));
+        }
+        if topic.len() > self.config.limits.max_topic_len {
+            return Err(CommandError::TopicInvalid("topic name too long"));
+        }
+        Ok(())
+    }
+
+    fn chunk_size(&self) -> usize {
+        self.config.limits.max_message_size.saturating_sub(CHUNK_OVERHEAD + self.config.limits.max_topic_len).max(1)
+    }
+
+    // ---- tree maintenance ----
+
+    pub(crate) fn broadcast_neighbor_up(&mut self, peer: PeerId) {
+        self.broadcast.lazy.remove(&peer);
+        self.broadcast.eager.insert(peer);
+    }
+
+    pub(crate) fn broadcast_neighbor_down(&mut self, peer: &PeerId) {
+        let b = &mut self.broadcast;
+        b.eager.remove(peer);
+        b.lazy.remove(peer);
+        b.known.remove(peer);
+        b.ihave_queue.remove(peer);
+        for m in b.missing.values_mut() {
+            m.announcers.retain(|p| p != peer);
+        }
+    }
+
+    /// Sends `gossip` on along the tree: eagerly to eager peers, as an IHave to lazy ones.
+    fn forward(&mut self, gossip: Gossip, from: Option<PeerId>) {
+        let eager: Vec<PeerId> = self.broadcast.eager.iter().copied().filter(|p| Some(*p) != from).collect();
+        let lazy: Vec<PeerId> = self.broadcast.lazy.iter().copied().filter(|p| Some(*p) != from).collect();
+        let next = Gossip { round: gossip.round.saturating_add(1), ..gossip };
+        // Sending is no evidence that the peer holds the message (the copy may be lost);
+        // only what the peer itself says is. Pull repair offers the rest once.
+        for p in &lazy {
+            self.broadcast.ihave_queue.entry(*p).or_default().push((next.id, next.round));
+        }
+        for p in eager {
+            self.send(p, &Message::Gossip(next.clone()));
+        }
+    }
+
+    fn know(&mut self, peer: PeerId, id: MsgId) {
+        if matches!(self.links.get(&peer), Some(Link::Active(_))) {
+            self.broadcast.known.entry(peer).or_default().insert(id);
+        }
+    }
+
+    /// Sends the IHave announcements queued during this call.
+    pub(crate) fn flush_ihave(&mut self) {
+        let queue = core::mem::take(&mut self.broadcast.ihave_queue);
+        for (peer, ids) in queue {
+            for chunk in ids.chunks(MAX_IDS_PER_MESSAGE) {
+                self.send(peer, &Message::IHave { ids: chunk.to_vec() });
+            }
+        }
+    }
+
+    // ---- inputs ----
+
+    pub(crate) fn on_gossip(&mut self, from: PeerId, gossip: Gossip, now: Instant) {
+        if !self.valid_gossip(&gossip) {
+            self.stats.bad_broadcast_messages += 1;
+            return;
+        }
+        self.stats.gossip_received += 1;
+        self.know(from, gossip.id);
+        if self.broadcast.seen.contains_key(&gossip.id) {
+            self.stats.gossip_duplicates += 1;
+            self.broadcast.eager.remove(&from);
+            self.broadcast.lazy.insert(from);
+            self.send(from, &Message::Prune);
+            return;
+        }
+        // The link that delivered first belongs to the tree.
+        if self.broadcast.lazy.remove(&from) {
+            self.broadcast.eager.insert(from);
+        }
+        self.accept(gossip.clone(), now);
+        self.forward(gossip, Some(from));
+    }
+
+    fn valid_gossip(&self, g: &Gossip) -> bool {
+        let max_parts = self.config.broadcast.max_payload.div_ceil(self.chunk_size()) + 1;
+        g.topic.len() <= self.config.limits.max_topic_len
+            && !g.topic.is_empty()
+            && g.id.origin != self.me
+            && g.data.len() <= self.chunk_size().max(self.config.limits.max_message_size)
+            && g.part.is_none_or(|p| {
+                p.count >= 2 && (p.count as usize) <= max_parts && p.index < p.count && p.first.checked_add(p.index as u64) == Some(g.id.seq)
+            })
+    }
+
+    /// A message seen for the first time: remember it, cache it, deliver it if subscribed.
+    fn accept(&mut self, gossip: Gossip, now: Instant) {
+        self.mark_seen(gossip.id, now);
+        if let Some(m) = self.broadcast.missing.remove(&gossip.id) {
+            self.broadcast.graft_timers.remove(&(m.deadline, gossip.id));
+        }
+        self.cache_insert(gossip.clone(), now);
+        self.deliver(gossip, now);
+    }
+
+    fn deliver(&mut self, g: Gossip, now: Instant) {
+        let hops = g.round;
+        let Some(part) = g.part else {
+            if self.broadcast.subscriptions.contains_key(&g.topic) {
+                self.stats.messages_delivered += 1;
+                self.emit(Event::Message { topic: g.topic, from: g.id.origin, seq: g.id.seq, data: g.data, hops });
+            }
+            return;
+        };
+        if !self.broadcast.subscriptions.contains_key(&g.topic) {
+            return;
+        }
+        let key = (g.id.origin, part.first);
+        if !self.broadcast.partials.contains_key(&key) && self.broadcast.partials.len() >= self.config.broadcast.max_reassemblies {
+            // Make room by dropping the oldest unfinished payload.
+            let oldest = self.broadcast.partials.iter().min_by_key(|(_, p)| p.started).map(|(k, _)| *k);
+            if let Some(k) = oldest {
+                self.broadcast.partials.remove(&k);
+                self.stats.reassemblies_dropped += 1;
+            }
+        }
+        let partial = self.broadcast.partials.entry(key).or_insert_with(|| Partial {
+            topic: g.topic.clone(),
+            count: part.count,
+            parts: BTreeMap::new(),
+            hops: 0,
+            started: now,
+        });
+        if partial.count != part.count || partial.topic != g.topic {
+            self.stats.bad_broadcast_messages += 1;
+            return;
+        }
+        partial.hops = partial.hops.max(hops);
+        partial.parts.insert(part.index, g.data);
+        if partial.parts.len() == partial.count as usize {
+            let done = self.broadcast.partials.remove(&key).expect("present");
+            let data: Vec<u8> = done.parts.into_values().flatten().collect();
+            self.stats.messages_delivered += 1;
+            self.emit(Event::Message { topic: done.topic, from: key.0, seq: key.1, data, hops: done.hops });
+        }
+    }
+
+    pub(crate) fn on_ihave(&mut self, from: PeerId, ids: Vec<(MsgId, u16)>, now: Instant) {
+        if ids.len() > MAX_IDS_PER_MESSAGE {
+            self.stats.bad_broadcast_messages += 1;
+            return;
+        }
+        let timeout = self.config.broadcast.graft_timeout;
+        for (id, _round) in ids {
+            self.know(from, id);
+            if self.broadcast.seen.contains_key(&id) || id.origin == self.me {
+                continue;
+            }
+            let max_missing = self.config.broadcast.max_missing;
+            let b = &mut self.broadcast;
+            let tracked = b.missing.len();
+            match b.missing.get_mut(&id) {
+                Some(m) => {
+                    if !m.announcers.contains(&from) && m.announcers.len() < 8 {
+                        m.announcers.push_back(from);
+                    }
+                }
+                None if tracked < max_missing => {
+                    let deadline = now + timeout;
+                    b.missing.insert(id, Missing { announcers: VecDeque::from([from]), deadline });
+                    b.graft_timers.insert((deadline, id));
+                }
+                None => self.stats.ihave_dropped += 1,
+            }
+        }
+    }
+
+    /// Grafts messages that were announced but did not arrive in time.
+    pub(crate) fn expire_grafts(&mut self, now: Instant) {
+        let mut grafts: BTreeMap<PeerId, Vec<MsgId>> = BTreeMap::new();
+        while let Some(&(t, id)) = self.broadcast.graft_timers.first() {
+            if t > now {
+                break;
+            }
+            self.broadcast.graft_timers.pop_first();
+            let retry = self.config.broadcast.graft_retry;
+            let Some(m) = self.broadcast.missing.get_mut(&id) else { continue };
+            match m.announcers.pop_front() {
+                Some(p) => {
+                    grafts.entry(p).or_default().push(id);
+                    m.deadline = now + retry;
+                    self.broadcast.graft_timers.insert((m.deadline, id));
+                }
+                None => {
+                    self.broadcast.missing.remove(&id);
+                }
+            }
+        }
+        for (peer, ids) in grafts {
+            if !matches!(self.links.get(&peer), Some(Link::Active(_))) {
+                continue;
+            }
+            self.broadcast.lazy.remove(&peer);
+            self.broadcast.eager.insert(peer);
+            self.send(peer, &Message::Graft { ids });
+        }
+    }
+
+    pub(crate) fn on_graft(&mut self, from: PeerId, ids: Vec<MsgId>) {
+        if ids.len() > MAX_IDS_PER_MESSAGE {
+            self.stats.bad_broadcast_messages += 1;
+            return;
+        }
+        self.broadcast.lazy.remove(&from);
+        self.broadcast.eager.insert(from);
+        for id in ids {
+            match self.broadcast.cache.get(&id) {
+                Some(c) => {
+                    let g = Gossip { round: c.gossip.round.saturating_add(1), ..c.gossip.clone() };
+                    self.send(from, &Message::Gossip(g));
+                }
+                None => self.stats.graft_unknown += 1,
+            }
+        }
+    }
+
+    pub(crate) fn on_prune(&mut self, from: PeerId) {
+        if self.broadcast.eager.remove(&from) {
+            self.broadcast.lazy.insert(from);
+        }
+    }
+
+    /// Pull repair: offer one random neighbor the cached ids it is not known to hold.
+    pub(crate) fn pull(&mut self, now: Instant) {
+        self.broadcast.pull_at = Some(now + self.config.broadcast.pull_interval);
+        let neighbors = self.neighbors();
+        let Some(peer) = self.pick(&neighbors) else { return };
+        let max = self.config.broadcast.pull_max_ids;
+        let known = self.broadcast.known.get(&peer);
+        // Offer only messages old enough that eager and lazy push had their chance.
+        let min_age = self.config.broadcast.pull_min_age;
+        let cache = &self.broadcast.cache;
+        let ids: Vec<(MsgId, u16)> = self
+            .broadcast
+            .cache_order
+            .iter()
+            .rev()
+            .filter(|id| cache.get(id).is_some_and(|c| now.saturating_since(c.at) >= min_age))
+            .filter(|id| known.is_none_or(|k| !k.contains(id)))
+            .take(max)
+            .filter_map(|id| self.broadcast.cache.get(id).map(|c| (*id, c.gossip.round.saturating_add(1))))
+            .collect();
+        if ids.is_empty() {
+            return;
+        }
+        for (id, _) in &ids {
+            self.know(peer, *id);
+        }
+        self.stats.pull_offers += 1;
+        self.send(peer, &Message::IHave { ids });
+    }
+
+    pub(crate) fn on_history_request(&mut self, from: PeerId, topic: String, max_age_ms: u64, now: Instant) {
+        let max_age = Duration::from_millis(max_age_ms);
+        let Some(ids) = self.broadcast.by_topic.get(&topic) else { return };
+        let messages: Vec<Gossip> = ids
+            .iter()
+            .filter_map(|id| self.broadcast.cache.get(id))
+            .filter(|c| now.saturating_since(c.at) <= max_age)
+            .map(|c| c.gossip.clone())
+            .collect();
+        let budget = self.chunk_size();
+        let batches = crate::record::batches(messages, budget, |g| g.data.len() + g.topic.len() + 64);
+        for batch in batches {
+            self.send(from, &Message::History { messages: batch });
+        }
+    }
+
+    pub(crate) fn on_history(&mut self, messages: Vec<Gossip>, now: Instant) {
+        for g in messages {
+            if !self.valid_gossip(&g) {
+                self.stats.bad_broadcast_messages += 1;
+                continue;
+            }
+            if !self.broadcast.seen.contains_key(&g.id) {
+                self.accept(g, now);
+            }
+        }
+    }
+
+    // ---- bounded stores ----
+
+    fn mark_seen(&mut self, id: MsgId, now: Instant) {
+        let b = &mut self.broadcast;
+        if b.seen.insert(id, now).is_none() {
+            b.seen_order.push_back((now, id));
+        }
+        while b.seen.len() > self.config.broadcast.seen_capacity {
+            let Some((_, old)) = b.seen_order.pop_front() else { break };
+            b.seen.remove(&old);
+        }
+    }
+
+    fn cache_insert(&mut self, gossip: Gossip, now: Instant) {
+        let b = &mut self.broadcast;
+        if b.cache.contains_key(&gossip.id) {
+            return;
+        }
+        b.cache_bytes += gossip.data.len();
+        b.cache_order.push_back(gossip.id);
+        let topic_ids = b.by_topic.entry(gossip.topic.clone()).or_default();
+        topic_ids.push_back(gossip.id);
+        let over_topic = (topic_ids.len() > self.config.broadcast.history_per_topic).then(|| topic_ids.pop_front()).flatten();
+        b.cache.insert(gossip.id, Cached { gossip, at: now });
+        if let Some(old) = over_topic {
+            self.cache_remove(&old);
+        }
+        let cfg = &self.config.broadcast;
+        let (cap, bytes) = (cfg.cache_capacity, cfg.cache_bytes);
+        while self.broadcast.cache.len() > cap || self.broadcast.cache_bytes > bytes {
+            let Some(old) = self.broadcast.cache_order.front().copied() else { break };
+            self.cache_remove(&old);
+        }
+    }
+
+    fn cache_remove(&mut self, id: &MsgId) {
+        let b = &mut self.broadcast;
+        if let Some(c) = b.cache.remove(id) {
+            b.cache_bytes -= c.gossip.data.len();
+            if let Some(ids) = b.by_topic.get_mut(&c.gossip.topic) {
+                ids.retain(|x| x != id);
+                if ids.is_empty() {
+                    b.by_topic.remove(&c.gossip.topic);
+                }
+            }
+            for k in b.known.values_mut() {
+                k.remove(id);
+            }
+        }
+        if b.cache_order.front() == Some(id) {
+            b.cache_order.pop_front();
+        } else {
+            b.cache_order.retain(|x| x != id);
+        }
+    }
+
+    /// Periodic upkeep: expire cached messages, seen ids, stale reassemblies, subscriptions.
+    pub(crate) fn broadcast_tick(&mut self, now: Instant) {
+        let cfg = self.config.broadcast.clone();
+        while let Some(id) = self.broadcast.cache_order.front().copied() {
+            let expired = self.broadcast.cache.get(&id).is_none_or(|c| now.saturating_since(c.at) > cfg.history_ttl);
+            if !expired {
+                break;
+            }
+            self.cache_remove(&id);
+        }
+        let b = &mut self.broadcast;
+        while let Some(&(t, id)) = b.seen_order.front() {
+            if now.saturating_since(t) <= cfg.seen_ttl {
+                break;
+            }
+            b.seen_order.pop_front();
+            b.seen.remove(&id);
+        }
+        let before = b.partials.len();
+        b.partials.retain(|_, p| now.saturating_since(p.started) <= cfg.reassembly_timeout);
+        self.stats.reassemblies_dropped += (before - self.broadcast.partials.len()) as u64;
+        let expired: Vec<String> = self
+            .broadcast
+            .subscriptions
+            .iter()
+            .filter(|(_, until)| until.is_some_and(|u| u <= now))
+            .map(|(t, _)| t.clone())
+            .collect();
+        for t in expired {
+            let _ = self.unsubscribe(&t, now);
+        }
+    }
+}

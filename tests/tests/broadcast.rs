@@ -1,0 +1,307 @@
+//! The broadcast scenarios of the Plumtree issue, in the deterministic simulator.
+//! Replay a failure with `SEED=<n> cargo test -p rumor-tests --test broadcast`.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use rumor_core::{CommandError, Config, Event};
+use rumor_tests::sim::{Idx, NetConfig, Seen};
+use rumor_tests::world::{seed_from_env, World};
+
+const TOPIC: &str = "t";
+
+fn world(seed: u64, net: NetConfig) -> World {
+    let mut w = World::new(seed_from_env(seed), net, Config::default());
+    w.boot_topics = vec![TOPIC.into()];
+    w
+}
+
+fn grow(w: &mut World, n: usize, gap: u64) {
+    let seed = w.spawn(&[("name", "n0")], &[]);
+    for i in 1..n {
+        let name = format!("n{i}");
+        w.spawn(&[("name", &name)], &[seed]);
+        w.sim.run_for(gap);
+    }
+    w.run_until_ok(250, 60_000, World::check_converged).unwrap();
+}
+
+/// Delivery counts per (receiver, origin, seq) observed after `since`.
+fn deliveries(w: &World, since: u64) -> BTreeMap<(Idx, Idx, u64), usize> {
+    let mut out = BTreeMap::new();
+    for o in w.sim.observations.iter().filter(|o| o.time >= since) {
+        if let Seen::Delivered { seq, .. } = o.seen {
+            *out.entry((o.observer, o.subject, seq)).or_insert(0) += 1;
+        }
+    }
+    out
+}
+
+/// Checks that every up node other than the origin delivered each message exactly once.
+fn check_exactly_once(w: &World, since: u64, msgs: &[(Idx, u64)]) -> Result<(), String> {
+    let d = deliveries(w, since);
+    let mut problems = Vec::new();
+    for &(origin, seq) in msgs {
+        for r in w.sim.up() {
+            if r == origin {
+                continue;
+            }
+            match d.get(&(r, origin, seq)).copied().unwrap_or(0) {
+                1 => {}
+                n => problems.push(format!("node {r} delivered ({origin}, {seq}) {n} times")),
+            }
+        }
+        if problems.len() > 10 {
+            break;
+        }
+    }
+    let extra = d.values().filter(|n| **n > 1).count();
+    if extra > 0 {
+        problems.push(format!("{extra} messages delivered more than once"));
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join("\n"))
+    }
+}
+
+#[test]
+fn thousand_nodes_single_and_ten_senders_deliver_exactly_once() {
+    let mut w = world(21, NetConfig::default());
+    grow(&mut w, 1_000, 5);
+    let start = w.sim.now();
+    let mut msgs = Vec::new();
+    for i in 0..20 {
+        let seq = w.publish(17, TOPIC, format!("single {i}").into_bytes()).unwrap();
+        msgs.push((17, seq));
+        w.sim.run_for(100);
+    }
+    let t = w.run_until_ok(250, 30_000, |w| check_exactly_once(w, start, &msgs)).unwrap();
+    eprintln!("single sender: all delivered {t} ms after the last publish");
+    let start = w.sim.now();
+    let senders: Vec<Idx> = (0..10).map(|i| 50 + i * 93).collect();
+    let mut msgs = Vec::new();
+    for round in 0..10 {
+        for &s in &senders {
+            let seq = w.publish(s, TOPIC, format!("{s} {round}").into_bytes()).unwrap();
+            msgs.push((s, seq));
+        }
+        w.sim.run_for(100);
+    }
+    let t = w.run_until_ok(250, 30_000, |w| check_exactly_once(w, start, &msgs)).unwrap();
+    eprintln!("ten senders: all delivered {t} ms after the last publish");
+}
+
+#[test]
+fn ten_percent_loss_still_delivers_everything_once() {
+    let mut w = world(22, NetConfig::default());
+    grow(&mut w, 200, 10);
+    w.sim.net.loss = 0.10;
+    let start = w.sim.now();
+    let mut msgs = Vec::new();
+    for i in 0..30 {
+        let origin = (i * 7) % 200;
+        let seq = w.publish(origin, TOPIC, vec![i as u8; 100]).unwrap();
+        msgs.push((origin, seq));
+        w.sim.run_for(200);
+    }
+    let t = w.run_until_ok(500, 60_000, |w| check_exactly_once(w, start, &msgs)).unwrap();
+    eprintln!("10% loss: all delivered {t} ms after the last publish");
+}
+
+/// Survivors reachable from `from` over the active views of up nodes.
+fn reachable(w: &World, from: Idx) -> BTreeSet<Idx> {
+    let mut seen = BTreeSet::from([from]);
+    let mut queue = VecDeque::from([from]);
+    while let Some(i) = queue.pop_front() {
+        for nb in w.node(i).neighbors() {
+            if let Some(j) = w.index(&nb) {
+                if w.sim.is_up(j) && seen.insert(j) {
+                    queue.push_back(j);
+                }
+            }
+        }
+    }
+    seen
+}
+
+/// Kills up nodes until `target` are dead, lets the overlay heal for 10 s, then has a
+/// survivor broadcast 10 messages; returns the delivery fraction among reachable survivors.
+fn mass_failure_round(w: &mut World, target_dead: usize) -> f64 {
+    let n = w.sim.len();
+    while n - w.sim.up().len() < target_dead {
+        let i = (w.sim.random() % n as u64) as usize;
+        if w.sim.is_up(i) {
+            w.sim.crash(i);
+        }
+    }
+    w.sim.run_for(10_000);
+    let sender = w.sim.up()[0];
+    let start = w.sim.now();
+    let mut msgs = Vec::new();
+    for i in 0..10 {
+        msgs.push(w.publish(sender, TOPIC, vec![i; 64]).unwrap());
+        w.sim.run_for(200);
+    }
+    w.sim.run_for(5_000);
+    let reach = reachable(w, sender);
+    let d = deliveries(w, start);
+    let expected = (reach.len() - 1) * msgs.len();
+    let got = reach
+        .iter()
+        .filter(|r| **r != sender)
+        .map(|r| msgs.iter().filter(|s| d.contains_key(&(*r, sender, **s))).count())
+        .sum::<usize>();
+    let survivors = w.sim.up().len();
+    eprintln!(
+        "{target_dead} dead: {survivors} survivors, {} reachable from the sender, delivered {got}/{expected}",
+        reach.len()
+    );
+    got as f64 / expected.max(1) as f64
+}
+
+#[test]
+fn mass_failure_of_80_then_95_percent() {
+    let mut w = world(23, NetConfig::default());
+    grow(&mut w, 1_000, 5);
+    let r80 = mass_failure_round(&mut w, 800);
+    assert!(r80 >= 0.99, "after 80% failure only {r80:.3} delivered");
+    let r95 = mass_failure_round(&mut w, 950);
+    assert!(r95 >= 0.99, "after 95% failure only {r95:.3} delivered");
+}
+
+#[test]
+fn messages_published_during_a_partition_reach_everyone_after_it_heals() {
+    let mut w = world(24, NetConfig::default());
+    grow(&mut w, 100, 20);
+    for i in 50..100 {
+        w.sim.set_partition(i, 1);
+    }
+    let start = w.sim.now();
+    let mut msgs = Vec::new();
+    for i in 0..10u64 {
+        msgs.push((3, w.publish(3, TOPIC, format!("a{i}").into_bytes()).unwrap()));
+        msgs.push((77, w.publish(77, TOPIC, format!("b{i}").into_bytes()).unwrap()));
+        w.sim.run_for(3_000);
+    }
+    for i in 50..100 {
+        w.sim.set_partition(i, 0);
+    }
+    let t = w.run_until_ok(500, 90_000, |w| check_exactly_once(w, start, &msgs)).unwrap();
+    eprintln!("partition messages everywhere {t} ms after healing");
+}
+
+#[test]
+fn large_payloads_are_chunked_and_oversized_ones_refused() {
+    let mut w = world(25, NetConfig::default());
+    w.record_events = true;
+    grow(&mut w, 30, 20);
+    let max = w.config.broadcast.max_payload;
+    match w.publish(4, TOPIC, vec![0; max + 1]) {
+        Err(CommandError::PayloadTooLarge { size, max: m }) => assert_eq!((size, m), (max + 1, max)),
+        other => panic!("oversized publish was not refused: {other:?}"),
+    }
+    let big: Vec<u8> = (0..200 * 1024).map(|i| (i * 31 % 251) as u8).collect();
+    let seq = w.publish(4, TOPIC, big.clone()).unwrap();
+    w.sim.run_for(5_000);
+    for i in w.sim.up() {
+        if i == 4 {
+            continue;
+        }
+        let got: Vec<&Vec<u8>> = w
+            .sim
+            .peer(i)
+            .unwrap()
+            .events
+            .iter()
+            .filter_map(|(_, e)| match e {
+                Event::Message { from, seq: s, data, .. } if *from == w.id(4) && *s == seq => Some(data),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(got.len(), 1, "node {i} delivered the 200 KiB message {} times", got.len());
+        assert!(got[0] == &big, "node {i} got a corrupted payload");
+    }
+}
+
+#[test]
+fn non_subscribers_never_get_messages() {
+    let mut w = World::new(seed_from_env(26), NetConfig::default(), Config::default());
+    w.record_events = true;
+    let first = w.spawn(&[], &[]);
+    for _ in 1..40 {
+        w.spawn(&[], &[first]);
+        w.sim.run_for(20);
+    }
+    for i in 0..40 {
+        if i % 2 == 0 {
+            w.subscribe(i, "even");
+        }
+    }
+    w.run_until_ok(250, 30_000, World::check_converged).unwrap();
+    // Subscriptions are public: everyone knows who listens to "even".
+    let listeners = w.node(5).members().iter().filter(|m| m.topics.contains("even")).count();
+    assert_eq!(listeners, 20);
+    w.publish(3, "even", b"hello evens".to_vec()).unwrap();
+    w.publish(3, "nobody", b"hello void".to_vec()).unwrap();
+    w.sim.run_for(5_000);
+    for i in 0..40 {
+        let topics: Vec<String> = w
+            .sim
+            .peer(i)
+            .unwrap()
+            .events
+            .iter()
+            .filter_map(|(_, e)| match e {
+                Event::Message { topic, .. } => Some(topic.clone()),
+                _ => None,
+            })
+            .collect();
+        if i == 3 {
+            assert!(topics.is_empty(), "the publisher got its own message");
+        } else if i % 2 == 0 {
+            assert_eq!(topics, vec!["even".to_string()], "node {i}");
+        } else {
+            assert!(topics.is_empty(), "non-subscriber {i} got {topics:?}");
+        }
+    }
+}
+
+#[test]
+fn history_brings_a_late_subscriber_what_it_missed() {
+    let mut w = World::new(seed_from_env(27), NetConfig::default(), Config::default());
+    w.boot_topics = vec![TOPIC.into()];
+    w.record_events = true;
+    grow(&mut w, 20, 20);
+    for i in 0..5u8 {
+        w.publish(2, TOPIC, vec![i]).unwrap();
+        w.sim.run_for(100);
+    }
+    w.sim.run_for(2_000);
+    w.boot_topics.clear();
+    let late = w.spawn(&[], &[0]);
+    w.run_until_ok(250, 10_000, World::check_converged).unwrap();
+    w.subscribe(late, TOPIC);
+    w.sim.with(late, |p, now, acts, seen| {
+        p.node
+            .request_history(TOPIC, std::time::Duration::from_secs(60), rumor_core::Instant::from_millis(now))
+            .unwrap();
+        p.drain(now, acts, seen);
+    });
+    w.sim.run_for(2_000);
+    let got: Vec<Vec<u8>> = w
+        .sim
+        .peer(late)
+        .unwrap()
+        .events
+        .iter()
+        .filter_map(|(_, e)| match e {
+            Event::Message { data, .. } => Some(data.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(got.len(), 5, "late subscriber got {got:?}");
+    let mut sorted = got.clone();
+    sorted.sort();
+    assert_eq!(sorted, (0..5u8).map(|i| vec![i]).collect::<Vec<_>>());
+}
