@@ -22,10 +22,16 @@ use crate::wire::{Gossip, Message, MsgId, Part};
 const CHUNK_OVERHEAD: usize = 512;
 /// Ids accepted in one IHave or Graft.
 const MAX_IDS_PER_MESSAGE: usize = 1024;
+/// Encoded size of one announced id at most (32-byte origin, varint seq, varint round).
+const ID_SIZE: usize = 32 + 10 + 3;
 
 struct Cached {
     gossip: Gossip,
     at: Instant,
+    /// The tree parent it came from (`None` when published here or recovered from history).
+    parent: Option<PeerId>,
+    /// Handed to the application (false while this node was not subscribed to its topic).
+    delivered: bool,
 }
 
 struct Missing {
@@ -41,12 +47,60 @@ struct Partial {
     started: Instant,
 }
 
+/// Which neighbors get messages eagerly (tree links) and which only announcements.
+#[derive(Default, Clone)]
+struct PushSets {
+    eager: BTreeSet<PeerId>,
+    lazy: BTreeSet<PeerId>,
+    last_used: u64,
+}
+
+impl PushSets {
+    fn make_eager(&mut self, p: PeerId) {
+        self.lazy.remove(&p);
+        self.eager.insert(p);
+    }
+    fn make_lazy(&mut self, p: PeerId) {
+        self.eager.remove(&p);
+        self.lazy.insert(p);
+    }
+}
+
+/// Origins with a tree of their own, at most; the least recently used falls back to the
+/// shared tree.
+const MAX_ORIGIN_TREES: usize = 256;
+
+/// Sizes of the broadcast layer's bounded stores, for monitoring and tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct BroadcastSizes {
+    /// Message ids remembered for deduplication.
+    pub seen: usize,
+    /// Messages cached for grafts, pulls and history.
+    pub cached: usize,
+    /// Payload bytes in that cache.
+    pub cached_bytes: usize,
+    /// Announced messages being waited for.
+    pub missing: usize,
+    /// Ids tracked as held by neighbors (for pull), summed over neighbors.
+    pub known_ids: usize,
+    /// Chunked payloads being reassembled.
+    pub reassemblies: usize,
+    /// Origins with a tree of their own.
+    pub trees: usize,
+}
+
 /// Plumtree state.
+///
+/// There is one shared tree, built by the first flood and pruned on duplicates, which every
+/// origin starts with (a spanning tree delivers each message once from any root). The
+/// optimization step rewires a tree per origin, so that shortening paths for one sender
+/// does not lengthen them for another.
 #[derive(Default)]
 pub(crate) struct Broadcast {
     seq: u64,
-    eager: BTreeSet<PeerId>,
-    lazy: BTreeSet<PeerId>,
+    shared: PushSets,
+    trees: BTreeMap<PeerId, PushSets>,
+    uses: u64,
     seen: BTreeMap<MsgId, Instant>,
     seen_order: VecDeque<(Instant, MsgId)>,
     cache: BTreeMap<MsgId, Cached>,
@@ -63,6 +117,59 @@ pub(crate) struct Broadcast {
 }
 
 impl Broadcast {
+    /// Sets where this node's sequence numbers start.
+    pub(crate) fn start_seq(&mut self, seq: u64) {
+        self.seq = seq;
+    }
+
+    /// The push sets for messages from `origin`.
+    fn sets(&mut self, origin: &PeerId) -> &mut PushSets {
+        self.uses += 1;
+        let uses = self.uses;
+        if !self.trees.contains_key(origin) {
+            return self.fresh_tree(*origin);
+        }
+        let t = self.trees.get_mut(origin).expect("checked");
+        t.last_used = uses;
+        t
+    }
+
+    /// The push sets of `origin`'s own tree, created from the shared tree if needed.
+    fn own_tree(&mut self, origin: PeerId) -> &mut PushSets {
+        if !self.trees.contains_key(&origin) && self.trees.len() >= MAX_ORIGIN_TREES {
+            let oldest = self
+                .trees
+                .iter()
+                .min_by_key(|(_, t)| t.last_used)
+                .map(|(o, _)| *o);
+            if let Some(o) = oldest {
+                self.trees.remove(&o);
+            }
+        }
+        self.uses += 1;
+        let uses = self.uses;
+        let shared = &self.shared;
+        let t = self.trees.entry(origin).or_insert_with(|| shared.clone());
+        t.last_used = uses;
+        t
+    }
+
+    /// A new origin's tree: every neighbor eager, so its first message floods and the
+    /// duplicates prune a shortest-path tree for it.
+    fn fresh_tree(&mut self, origin: PeerId) -> &mut PushSets {
+        let mut all = self.shared.clone();
+        let lazy: Vec<PeerId> = all.lazy.iter().copied().collect();
+        for p in lazy {
+            all.make_eager(p);
+        }
+        self.shared = all;
+        self.own_tree(origin)
+    }
+
+    fn all_sets(&mut self) -> impl Iterator<Item = &mut PushSets> {
+        core::iter::once(&mut self.shared).chain(self.trees.values_mut())
+    }
+
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
         let graft = self.graft_timers.first().map(|(t, _)| *t);
         match (graft, self.pull_at) {
@@ -77,7 +184,11 @@ impl Node {
 
     /// Subscribes to `topic`: messages published on it are delivered as [`Event::Message`],
     /// and the subscription is listed in this node's record for everyone to see.
-    pub fn subscribe(&mut self, topic: impl Into<String>, now: Instant) -> Result<(), CommandError> {
+    pub fn subscribe(
+        &mut self,
+        topic: impl Into<String>,
+        now: Instant,
+    ) -> Result<(), CommandError> {
         self.subscribe_until(topic.into(), None, now)
     }
 
@@ -91,7 +202,12 @@ impl Node {
         self.subscribe_until(topic.into(), Some(now + ttl), now)
     }
 
-    fn subscribe_until(&mut self, topic: String, until: Option<Instant>, now: Instant) -> Result<(), CommandError> {
+    fn subscribe_until(
+        &mut self,
+        topic: String,
+        until: Option<Instant>,
+        now: Instant,
+    ) -> Result<(), CommandError> {
         if self.left {
             return Err(CommandError::Left);
         }
@@ -100,12 +216,20 @@ impl Node {
         if !self.own.topics.contains(&topic) && self.own.topics.len() >= l.max_subscriptions {
             return Err(CommandError::TopicInvalid("too many subscriptions"));
         }
-        self.broadcast.subscriptions.insert(topic.clone(), until);
-        if self.own.topics.insert(topic) {
-            self.own.version = self.own.version.saturating_add(1);
+        if !self.own.topics.contains(&topic) {
+            let mut next = self.own.clone();
+            next.topics.insert(topic.clone());
+            next.version = next.version.saturating_add(1);
+            if postcard::to_allocvec(&next).map_or(usize::MAX, |b| b.len()) > l.max_record_size {
+                return Err(CommandError::TopicInvalid(
+                    "record would exceed max_record_size",
+                ));
+            }
+            self.own = next;
             self.publish_own(now);
             self.flush_push();
         }
+        self.broadcast.subscriptions.insert(topic, until);
         Ok(())
     }
 
@@ -123,6 +247,20 @@ impl Node {
         Ok(())
     }
 
+    /// Current sizes of the broadcast layer's bounded stores.
+    pub fn broadcast_sizes(&self) -> BroadcastSizes {
+        let b = &self.broadcast;
+        BroadcastSizes {
+            seen: b.seen.len(),
+            cached: b.cache.len(),
+            cached_bytes: b.cache_bytes,
+            missing: b.missing.len(),
+            known_ids: b.known.values().map(|k| k.len()).sum(),
+            reassemblies: b.partials.len(),
+            trees: b.trees.len(),
+        }
+    }
+
     /// Topics this node subscribes to.
     pub fn subscriptions(&self) -> Vec<String> {
         self.broadcast.subscriptions.keys().cloned().collect()
@@ -131,7 +269,12 @@ impl Node {
     /// Publishes `data` on `topic` to every member subscribed to it. Returns the id of the
     /// message (of its first chunk, for payloads larger than one frame). The publisher does
     /// not receive its own message as an event.
-    pub fn publish(&mut self, topic: impl Into<String>, data: impl Into<Vec<u8>>, now: Instant) -> Result<MsgId, CommandError> {
+    pub fn publish(
+        &mut self,
+        topic: impl Into<String>,
+        data: impl Into<Vec<u8>>,
+        now: Instant,
+    ) -> Result<MsgId, CommandError> {
         let (topic, data) = (topic.into(), data.into());
         if self.left {
             return Err(CommandError::Left);
@@ -139,7 +282,10 @@ impl Node {
         self.check_topic(&topic)?;
         let max = self.config.broadcast.max_payload;
         if data.len() > max {
-            return Err(CommandError::PayloadTooLarge { size: data.len(), max });
+            return Err(CommandError::PayloadTooLarge {
+                size: data.len(),
+                max,
+            });
         }
         let chunk = self.chunk_size();
         let count = data.len().div_ceil(chunk).max(1);
@@ -152,27 +298,59 @@ impl Node {
         for (index, piece) in pieces.into_iter().enumerate() {
             self.broadcast.seq += 1;
             let gossip = Gossip {
-                id: MsgId { origin: self.me, seq: self.broadcast.seq },
+                id: MsgId {
+                    origin: self.me,
+                    seq: self.broadcast.seq,
+                },
                 round: 0,
                 topic: topic.clone(),
-                part: (count > 1).then_some(Part { first, index: index as u16, count: count as u16 }),
+                part: (count > 1).then_some(Part {
+                    first,
+                    index: index as u16,
+                    count: count as u16,
+                }),
                 data: piece,
             };
             self.mark_seen(gossip.id, now);
-            self.cache_insert(gossip.clone(), now);
+            self.cache_insert(gossip.clone(), None, now);
             self.forward(gossip, None);
         }
         self.flush_push();
-        Ok(MsgId { origin: self.me, seq: first })
+        Ok(MsgId {
+            origin: self.me,
+            seq: first,
+        })
     }
 
     /// Asks up to two neighbors for the messages of `topic` they received within `max_age`;
     /// those this node has not seen arrive as ordinary [`Event::Message`]s.
-    pub fn request_history(&mut self, topic: &str, max_age: Duration, _now: Instant) -> Result<(), CommandError> {
+    pub fn request_history(
+        &mut self,
+        topic: &str,
+        max_age: Duration,
+        now: Instant,
+    ) -> Result<(), CommandError> {
         if self.left {
             return Err(CommandError::Left);
         }
         self.check_topic(topic)?;
+        // What passed through here before the subscription is delivered from our cache.
+        let mine: Vec<MsgId> = self
+            .broadcast
+            .by_topic
+            .get(topic)
+            .map(|ids| ids.iter().copied().collect())
+            .unwrap_or_default();
+        for id in mine {
+            let fresh = self
+                .broadcast
+                .cache
+                .get(&id)
+                .is_some_and(|c| now.saturating_since(c.at) <= max_age);
+            if fresh {
+                self.deliver_if_missed(id, now);
+            }
+        }
         let mut neighbors = self.neighbors();
         for _ in 0..2 {
             if neighbors.is_empty() {
@@ -181,7 +359,13 @@ impl Node {
             let i = self.random_index(neighbors.len());
             let n = neighbors.swap_remove(i);
             let max_age_ms = max_age.as_millis().min(u64::MAX as u128) as u64;
-            self.send(n, &Message::HistoryRequest { topic: topic.into(), max_age_ms });
+            self.send(
+                n,
+                &Message::HistoryRequest {
+                    topic: topic.into(),
+                    max_age_ms,
+                },
+            );
         }
         Ok(())
     }
@@ -196,21 +380,34 @@ impl Node {
         Ok(())
     }
 
+    /// Ids that fit in one IHave or Graft frame.
+    fn ids_per_frame(&self) -> usize {
+        (self.config.limits.max_message_size.saturating_sub(16) / ID_SIZE)
+            .clamp(1, MAX_IDS_PER_MESSAGE)
+    }
+
     fn chunk_size(&self) -> usize {
-        self.config.limits.max_message_size.saturating_sub(CHUNK_OVERHEAD + self.config.limits.max_topic_len).max(1)
+        self.config
+            .limits
+            .max_message_size
+            .saturating_sub(CHUNK_OVERHEAD + self.config.limits.max_topic_len)
+            .max(1)
     }
 
     // ---- tree maintenance ----
 
     pub(crate) fn broadcast_neighbor_up(&mut self, peer: PeerId) {
-        self.broadcast.lazy.remove(&peer);
-        self.broadcast.eager.insert(peer);
+        for sets in self.broadcast.all_sets() {
+            sets.make_eager(peer);
+        }
     }
 
     pub(crate) fn broadcast_neighbor_down(&mut self, peer: &PeerId) {
         let b = &mut self.broadcast;
-        b.eager.remove(peer);
-        b.lazy.remove(peer);
+        for sets in b.all_sets() {
+            sets.eager.remove(peer);
+            sets.lazy.remove(peer);
+        }
         b.known.remove(peer);
         b.ihave_queue.remove(peer);
         for m in b.missing.values_mut() {
@@ -220,21 +417,43 @@ impl Node {
 
     /// Sends `gossip` on along the tree: eagerly to eager peers, as an IHave to lazy ones.
     fn forward(&mut self, gossip: Gossip, from: Option<PeerId>) {
-        let eager: Vec<PeerId> = self.broadcast.eager.iter().copied().filter(|p| Some(*p) != from).collect();
-        let lazy: Vec<PeerId> = self.broadcast.lazy.iter().copied().filter(|p| Some(*p) != from).collect();
-        let next = Gossip { round: gossip.round.saturating_add(1), ..gossip };
+        let sets = self.broadcast.sets(&gossip.id.origin);
+        let eager: Vec<PeerId> = sets
+            .eager
+            .iter()
+            .copied()
+            .filter(|p| Some(*p) != from)
+            .collect();
+        let lazy: Vec<PeerId> = sets
+            .lazy
+            .iter()
+            .copied()
+            .filter(|p| Some(*p) != from)
+            .collect();
+        let next = Gossip {
+            round: gossip.round.saturating_add(1),
+            ..gossip
+        };
         // Sending is no evidence that the peer holds the message (the copy may be lost);
         // only what the peer itself says is. Pull repair offers the rest once.
         for p in &lazy {
-            self.broadcast.ihave_queue.entry(*p).or_default().push((next.id, next.round));
+            self.broadcast
+                .ihave_queue
+                .entry(*p)
+                .or_default()
+                .push((next.id, next.round));
         }
         for p in eager {
             self.send(p, &Message::Gossip(next.clone()));
         }
     }
 
+    /// Records that `peer` holds `id`. Only ids in our cache are tracked (the only ones
+    /// pull could offer), so announcements of unknown ids cannot grow this without bound.
     fn know(&mut self, peer: PeerId, id: MsgId) {
-        if matches!(self.links.get(&peer), Some(Link::Active(_))) {
+        if self.broadcast.cache.contains_key(&id)
+            && matches!(self.links.get(&peer), Some(Link::Active(_)))
+        {
             self.broadcast.known.entry(peer).or_default().insert(id);
         }
     }
@@ -242,9 +461,15 @@ impl Node {
     /// Sends the IHave announcements queued during this call.
     pub(crate) fn flush_ihave(&mut self) {
         let queue = core::mem::take(&mut self.broadcast.ihave_queue);
+        let per_frame = self.ids_per_frame();
         for (peer, ids) in queue {
-            for chunk in ids.chunks(MAX_IDS_PER_MESSAGE) {
-                self.send(peer, &Message::IHave { ids: chunk.to_vec() });
+            for chunk in ids.chunks(per_frame) {
+                self.send(
+                    peer,
+                    &Message::IHave {
+                        ids: chunk.to_vec(),
+                    },
+                );
             }
         }
     }
@@ -257,49 +482,83 @@ impl Node {
             return;
         }
         self.stats.gossip_received += 1;
-        self.know(from, gossip.id);
-        if self.broadcast.seen.contains_key(&gossip.id) {
+        // Our own message coming back is just a duplicate.
+        if gossip.id.origin == self.me || self.broadcast.seen.contains_key(&gossip.id) {
+            self.know(from, gossip.id);
             self.stats.gossip_duplicates += 1;
-            self.broadcast.eager.remove(&from);
-            self.broadcast.lazy.insert(from);
-            self.send(from, &Message::Prune);
+            let origin = gossip.id.origin;
+            self.broadcast.sets(&origin).make_lazy(from);
+            self.send(from, &Message::Prune { origin });
             return;
         }
         // The link that delivered first belongs to the tree.
-        if self.broadcast.lazy.remove(&from) {
-            self.broadcast.eager.insert(from);
-        }
-        self.accept(gossip.clone(), now);
+        self.broadcast.sets(&gossip.id.origin).make_eager(from);
+        self.accept(gossip.clone(), Some(from), now);
+        self.know(from, gossip.id);
         self.forward(gossip, Some(from));
     }
 
     fn valid_gossip(&self, g: &Gossip) -> bool {
-        let max_parts = self.config.broadcast.max_payload.div_ceil(self.chunk_size()) + 1;
+        let max_parts = self
+            .config
+            .broadcast
+            .max_payload
+            .div_ceil(self.chunk_size())
+            + 1;
         g.topic.len() <= self.config.limits.max_topic_len
             && !g.topic.is_empty()
-            && g.id.origin != self.me
             && g.data.len() <= self.chunk_size().max(self.config.limits.max_message_size)
             && g.part.is_none_or(|p| {
-                p.count >= 2 && (p.count as usize) <= max_parts && p.index < p.count && p.first.checked_add(p.index as u64) == Some(g.id.seq)
+                p.count >= 2
+                    && (p.count as usize) <= max_parts
+                    && p.index < p.count
+                    && p.first.checked_add(p.index as u64) == Some(g.id.seq)
             })
     }
 
     /// A message seen for the first time: remember it, cache it, deliver it if subscribed.
-    fn accept(&mut self, gossip: Gossip, now: Instant) {
+    fn accept(&mut self, gossip: Gossip, parent: Option<PeerId>, now: Instant) {
         self.mark_seen(gossip.id, now);
         if let Some(m) = self.broadcast.missing.remove(&gossip.id) {
             self.broadcast.graft_timers.remove(&(m.deadline, gossip.id));
         }
-        self.cache_insert(gossip.clone(), now);
+        self.cache_insert(gossip.clone(), parent, now);
         self.deliver(gossip, now);
     }
 
+    /// Delivers a cached message that arrived while this node was not subscribed.
+    fn deliver_if_missed(&mut self, id: MsgId, now: Instant) {
+        let Some(c) = self.broadcast.cache.get(&id) else {
+            return;
+        };
+        if c.delivered
+            || id.origin == self.me
+            || !self.broadcast.subscriptions.contains_key(&c.gossip.topic)
+        {
+            return;
+        }
+        let g = c.gossip.clone();
+        self.deliver(g, now);
+    }
+
     fn deliver(&mut self, g: Gossip, now: Instant) {
+        if !self.broadcast.subscriptions.contains_key(&g.topic) {
+            return;
+        }
+        if let Some(c) = self.broadcast.cache.get_mut(&g.id) {
+            c.delivered = true;
+        }
         let hops = g.round;
         let Some(part) = g.part else {
             if self.broadcast.subscriptions.contains_key(&g.topic) {
                 self.stats.messages_delivered += 1;
-                self.emit(Event::Message { topic: g.topic, from: g.id.origin, seq: g.id.seq, data: g.data, hops });
+                self.emit(Event::Message {
+                    topic: g.topic,
+                    from: g.id.origin,
+                    seq: g.id.seq,
+                    data: g.data,
+                    hops,
+                });
             }
             return;
         };
@@ -307,21 +566,32 @@ impl Node {
             return;
         }
         let key = (g.id.origin, part.first);
-        if !self.broadcast.partials.contains_key(&key) && self.broadcast.partials.len() >= self.config.broadcast.max_reassemblies {
+        if !self.broadcast.partials.contains_key(&key)
+            && self.broadcast.partials.len() >= self.config.broadcast.max_reassemblies
+        {
             // Make room by dropping the oldest unfinished payload.
-            let oldest = self.broadcast.partials.iter().min_by_key(|(_, p)| p.started).map(|(k, _)| *k);
+            let oldest = self
+                .broadcast
+                .partials
+                .iter()
+                .min_by_key(|(_, p)| p.started)
+                .map(|(k, _)| *k);
             if let Some(k) = oldest {
                 self.broadcast.partials.remove(&k);
                 self.stats.reassemblies_dropped += 1;
             }
         }
-        let partial = self.broadcast.partials.entry(key).or_insert_with(|| Partial {
-            topic: g.topic.clone(),
-            count: part.count,
-            parts: BTreeMap::new(),
-            hops: 0,
-            started: now,
-        });
+        let partial = self
+            .broadcast
+            .partials
+            .entry(key)
+            .or_insert_with(|| Partial {
+                topic: g.topic.clone(),
+                count: part.count,
+                parts: BTreeMap::new(),
+                hops: 0,
+                started: now,
+            });
         if partial.count != part.count || partial.topic != g.topic {
             self.stats.bad_broadcast_messages += 1;
             return;
@@ -332,7 +602,13 @@ impl Node {
             let done = self.broadcast.partials.remove(&key).expect("present");
             let data: Vec<u8> = done.parts.into_values().flatten().collect();
             self.stats.messages_delivered += 1;
-            self.emit(Event::Message { topic: done.topic, from: key.0, seq: key.1, data, hops: done.hops });
+            self.emit(Event::Message {
+                topic: done.topic,
+                from: key.0,
+                seq: key.1,
+                data,
+                hops: done.hops,
+            });
         }
     }
 
@@ -342,9 +618,10 @@ impl Node {
             return;
         }
         let timeout = self.config.broadcast.graft_timeout;
-        for (id, _round) in ids {
+        for (id, round) in ids {
             self.know(from, id);
             if self.broadcast.seen.contains_key(&id) || id.origin == self.me {
+                self.optimize(from, id, round);
                 continue;
             }
             let max_missing = self.config.broadcast.max_missing;
@@ -358,7 +635,13 @@ impl Node {
                 }
                 None if tracked < max_missing => {
                     let deadline = now + timeout;
-                    b.missing.insert(id, Missing { announcers: VecDeque::from([from]), deadline });
+                    b.missing.insert(
+                        id,
+                        Missing {
+                            announcers: VecDeque::from([from]),
+                            deadline,
+                        },
+                    );
                     b.graft_timers.insert((deadline, id));
                 }
                 None => self.stats.ihave_dropped += 1,
@@ -375,7 +658,9 @@ impl Node {
             }
             self.broadcast.graft_timers.pop_first();
             let retry = self.config.broadcast.graft_retry;
-            let Some(m) = self.broadcast.missing.get_mut(&id) else { continue };
+            let Some(m) = self.broadcast.missing.get_mut(&id) else {
+                continue;
+            };
             match m.announcers.pop_front() {
                 Some(p) => {
                     grafts.entry(p).or_default().push(id);
@@ -391,10 +676,44 @@ impl Node {
             if !matches!(self.links.get(&peer), Some(Link::Active(_))) {
                 continue;
             }
-            self.broadcast.lazy.remove(&peer);
-            self.broadcast.eager.insert(peer);
-            self.send(peer, &Message::Graft { ids });
+            for id in &ids {
+                self.broadcast.sets(&id.origin).make_eager(peer);
+            }
+            for chunk in ids.chunks(self.ids_per_frame()) {
+                let ids = chunk.to_vec();
+                self.send(peer, &Message::Graft { ids });
+            }
         }
+    }
+
+    /// Plumtree's optimization: `from` announces a message we got over a path at least
+    /// `optimization_threshold` hops longer. Make `from` our parent instead: graft it (with
+    /// no ids) and prune the old parent, so the tree's paths get shorter.
+    fn optimize(&mut self, from: PeerId, id: MsgId, round: u16) {
+        let threshold = self.config.broadcast.optimization_threshold;
+        let Some(c) = self.broadcast.cache.get_mut(&id) else {
+            return;
+        };
+        let Some(parent) = c.parent else { return };
+        if parent == from || c.gossip.round < round.saturating_add(threshold) {
+            return;
+        }
+        c.parent = Some(from);
+        c.gossip.round = round;
+        if !matches!(self.links.get(&parent), Some(Link::Active(_))) {
+            return;
+        }
+        self.stats.tree_optimizations += 1;
+        let origin = id.origin;
+        let tree = self.broadcast.own_tree(origin);
+        tree.make_eager(from);
+        tree.make_lazy(parent);
+        self.send(from, &Message::Adopt { origin });
+        self.send(parent, &Message::Prune { origin });
+    }
+
+    pub(crate) fn on_adopt(&mut self, from: PeerId, origin: PeerId) {
+        self.broadcast.own_tree(origin).make_eager(from);
     }
 
     pub(crate) fn on_graft(&mut self, from: PeerId, ids: Vec<MsgId>) {
@@ -402,12 +721,14 @@ impl Node {
             self.stats.bad_broadcast_messages += 1;
             return;
         }
-        self.broadcast.lazy.remove(&from);
-        self.broadcast.eager.insert(from);
         for id in ids {
+            self.broadcast.sets(&id.origin).make_eager(from);
             match self.broadcast.cache.get(&id) {
                 Some(c) => {
-                    let g = Gossip { round: c.gossip.round.saturating_add(1), ..c.gossip.clone() };
+                    let g = Gossip {
+                        round: c.gossip.round.saturating_add(1),
+                        ..c.gossip.clone()
+                    };
                     self.send(from, &Message::Gossip(g));
                 }
                 None => self.stats.graft_unknown += 1,
@@ -415,9 +736,9 @@ impl Node {
         }
     }
 
-    pub(crate) fn on_prune(&mut self, from: PeerId) {
-        if self.broadcast.eager.remove(&from) {
-            self.broadcast.lazy.insert(from);
+    pub(crate) fn on_prune(&mut self, from: PeerId, origin: PeerId) {
+        if matches!(self.links.get(&from), Some(Link::Active(_))) {
+            self.broadcast.sets(&origin).make_lazy(from);
         }
     }
 
@@ -425,8 +746,10 @@ impl Node {
     pub(crate) fn pull(&mut self, now: Instant) {
         self.broadcast.pull_at = Some(now + self.config.broadcast.pull_interval);
         let neighbors = self.neighbors();
-        let Some(peer) = self.pick(&neighbors) else { return };
-        let max = self.config.broadcast.pull_max_ids;
+        let Some(peer) = self.pick(&neighbors) else {
+            return;
+        };
+        let max = self.config.broadcast.pull_max_ids.min(self.ids_per_frame());
         let known = self.broadcast.known.get(&peer);
         // Offer only messages old enough that eager and lazy push had their chance.
         let min_age = self.config.broadcast.pull_min_age;
@@ -436,10 +759,19 @@ impl Node {
             .cache_order
             .iter()
             .rev()
-            .filter(|id| cache.get(id).is_some_and(|c| now.saturating_since(c.at) >= min_age))
+            .filter(|id| {
+                cache
+                    .get(id)
+                    .is_some_and(|c| now.saturating_since(c.at) >= min_age)
+            })
             .filter(|id| known.is_none_or(|k| !k.contains(id)))
             .take(max)
-            .filter_map(|id| self.broadcast.cache.get(id).map(|c| (*id, c.gossip.round.saturating_add(1))))
+            .filter_map(|id| {
+                self.broadcast
+                    .cache
+                    .get(id)
+                    .map(|c| (*id, c.gossip.round.saturating_add(1)))
+            })
             .collect();
         if ids.is_empty() {
             return;
@@ -451,9 +783,17 @@ impl Node {
         self.send(peer, &Message::IHave { ids });
     }
 
-    pub(crate) fn on_history_request(&mut self, from: PeerId, topic: String, max_age_ms: u64, now: Instant) {
+    pub(crate) fn on_history_request(
+        &mut self,
+        from: PeerId,
+        topic: String,
+        max_age_ms: u64,
+        now: Instant,
+    ) {
         let max_age = Duration::from_millis(max_age_ms);
-        let Some(ids) = self.broadcast.by_topic.get(&topic) else { return };
+        let Some(ids) = self.broadcast.by_topic.get(&topic) else {
+            return;
+        };
         let messages: Vec<Gossip> = ids
             .iter()
             .filter_map(|id| self.broadcast.cache.get(id))
@@ -461,7 +801,8 @@ impl Node {
             .map(|c| c.gossip.clone())
             .collect();
         let budget = self.chunk_size();
-        let batches = crate::record::batches(messages, budget, |g| g.data.len() + g.topic.len() + 64);
+        let batches =
+            crate::record::batches(messages, budget, |g| g.data.len() + g.topic.len() + 64);
         for batch in batches {
             self.send(from, &Message::History { messages: batch });
         }
@@ -473,8 +814,13 @@ impl Node {
                 self.stats.bad_broadcast_messages += 1;
                 continue;
             }
+            if g.id.origin == self.me {
+                continue;
+            }
             if !self.broadcast.seen.contains_key(&g.id) {
-                self.accept(g, now);
+                self.accept(g, None, now);
+            } else {
+                self.deliver_if_missed(g.id, now);
             }
         }
     }
@@ -487,12 +833,14 @@ impl Node {
             b.seen_order.push_back((now, id));
         }
         while b.seen.len() > self.config.broadcast.seen_capacity {
-            let Some((_, old)) = b.seen_order.pop_front() else { break };
+            let Some((_, old)) = b.seen_order.pop_front() else {
+                break;
+            };
             b.seen.remove(&old);
         }
     }
 
-    fn cache_insert(&mut self, gossip: Gossip, now: Instant) {
+    fn cache_insert(&mut self, gossip: Gossip, parent: Option<PeerId>, now: Instant) {
         let b = &mut self.broadcast;
         if b.cache.contains_key(&gossip.id) {
             return;
@@ -501,15 +849,27 @@ impl Node {
         b.cache_order.push_back(gossip.id);
         let topic_ids = b.by_topic.entry(gossip.topic.clone()).or_default();
         topic_ids.push_back(gossip.id);
-        let over_topic = (topic_ids.len() > self.config.broadcast.history_per_topic).then(|| topic_ids.pop_front()).flatten();
-        b.cache.insert(gossip.id, Cached { gossip, at: now });
+        let over_topic = (topic_ids.len() > self.config.broadcast.history_per_topic)
+            .then(|| topic_ids.pop_front())
+            .flatten();
+        b.cache.insert(
+            gossip.id,
+            Cached {
+                gossip,
+                at: now,
+                parent,
+                delivered: false,
+            },
+        );
         if let Some(old) = over_topic {
             self.cache_remove(&old);
         }
         let cfg = &self.config.broadcast;
         let (cap, bytes) = (cfg.cache_capacity, cfg.cache_bytes);
         while self.broadcast.cache.len() > cap || self.broadcast.cache_bytes > bytes {
-            let Some(old) = self.broadcast.cache_order.front().copied() else { break };
+            let Some(old) = self.broadcast.cache_order.front().copied() else {
+                break;
+            };
             self.cache_remove(&old);
         }
     }
@@ -539,7 +899,11 @@ impl Node {
     pub(crate) fn broadcast_tick(&mut self, now: Instant) {
         let cfg = self.config.broadcast.clone();
         while let Some(id) = self.broadcast.cache_order.front().copied() {
-            let expired = self.broadcast.cache.get(&id).is_none_or(|c| now.saturating_since(c.at) > cfg.history_ttl);
+            let expired = self
+                .broadcast
+                .cache
+                .get(&id)
+                .is_none_or(|c| now.saturating_since(c.at) > cfg.history_ttl);
             if !expired {
                 break;
             }
@@ -554,7 +918,8 @@ impl Node {
             b.seen.remove(&id);
         }
         let before = b.partials.len();
-        b.partials.retain(|_, p| now.saturating_since(p.started) <= cfg.reassembly_timeout);
+        b.partials
+            .retain(|_, p| now.saturating_since(p.started) <= cfg.reassembly_timeout);
         self.stats.reassemblies_dropped += (before - self.broadcast.partials.len()) as u64;
         let expired: Vec<String> = self
             .broadcast

@@ -148,6 +148,9 @@ pub struct BroadcastConfig {
     pub graft_timeout: Duration,
     /// Wait before grafting from the next announcer when the first graft brought nothing.
     pub graft_retry: Duration,
+    /// Hops an announced path must save over the tree path before the tree is rewired
+    /// through the announcer (Plumtree's optimization step).
+    pub optimization_threshold: u16,
     /// Message ids remembered for deduplication, at most.
     pub seen_capacity: usize,
     /// How long message ids are remembered for deduplication.
@@ -181,6 +184,7 @@ impl Default for BroadcastConfig {
         BroadcastConfig {
             graft_timeout: Duration::from_millis(400),
             graft_retry: Duration::from_millis(200),
+            optimization_threshold: 3,
             seen_capacity: 65_536,
             seen_ttl: Duration::from_secs(600),
             cache_capacity: 4_096,

@@ -33,7 +33,7 @@
 
 extern crate alloc;
 
-mod broadcast;
+pub mod broadcast;
 pub mod config;
 pub mod event;
 pub mod identity;
@@ -47,6 +47,7 @@ mod sync;
 pub mod time;
 pub mod wire;
 
+pub use broadcast::BroadcastSizes;
 pub use config::{BroadcastConfig, Config, Limits, MembershipConfig, OverlayConfig};
 pub use event::{Event, Output};
 pub use identity::{Ed25519, Identity, PeerId, Signature, Verify};

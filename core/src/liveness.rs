@@ -118,7 +118,11 @@ impl Node {
             return;
         }
         self.stats.refutations += 1;
-        self.own.incarnation = self.own.incarnation.max(theirs.incarnation).saturating_add(1);
+        self.own.incarnation = self
+            .own
+            .incarnation
+            .max(theirs.incarnation)
+            .saturating_add(1);
         self.own.version = self.own.version.max(theirs.version).saturating_add(1);
         self.publish_own(now);
     }

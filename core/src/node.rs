@@ -175,6 +175,10 @@ impl Node {
             broadcast: Broadcast::default(),
             identity,
         };
+        // Sequence numbers start at a random point, so that a restarted node with the same
+        // identity does not reuse ids its peers still remember as seen.
+        let start = node.rng.next_u64() >> 20;
+        node.broadcast.start_seq(start);
         let pull = node.config.broadcast.pull_interval;
         let j = jitter(&mut node.rng, pull);
         node.broadcast.pull_at = Some(now + pull + j);
@@ -275,7 +279,9 @@ impl Node {
         let version = next.version;
         next.meta.insert(key, MetaEntry { value, version });
         if postcard::to_allocvec(&next).map_or(usize::MAX, |b| b.len()) > l.max_record_size {
-            return Err(CommandError::MetaLimit("record would exceed max_record_size"));
+            return Err(CommandError::MetaLimit(
+                "record would exceed max_record_size",
+            ));
         }
         self.own = next;
         self.publish_own(now);
@@ -473,7 +479,8 @@ impl Node {
                     Message::Gossip(g) => self.on_gossip(from, g, now),
                     Message::IHave { ids } => self.on_ihave(from, ids, now),
                     Message::Graft { ids } => self.on_graft(from, ids),
-                    Message::Prune => self.on_prune(from),
+                    Message::Prune { origin } => self.on_prune(from, origin),
+                    Message::Adopt { origin } => self.on_adopt(from, origin),
                     Message::HistoryRequest { topic, max_age_ms } => {
                         self.on_history_request(from, topic, max_age_ms, now)
                     }

@@ -78,13 +78,20 @@ impl SignedRecord {
                 return Err("metadata key newer than its record");
             }
         }
-        if postcard::to_allocvec(&self.record).map_or(usize::MAX, |b| b.len()) > limits.max_record_size {
+        if postcard::to_allocvec(&self.record).map_or(usize::MAX, |b| b.len())
+            > limits.max_record_size
+        {
             return Err("record larger than max_record_size");
         }
         if self.record.topics.len() > limits.max_subscriptions {
             return Err("too many topics");
         }
-        if self.record.topics.iter().any(|t| t.len() > limits.max_topic_len) {
+        if self
+            .record
+            .topics
+            .iter()
+            .any(|t| t.len() > limits.max_topic_len)
+        {
             return Err("topic name too long");
         }
         Ok(())

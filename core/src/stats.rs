@@ -47,4 +47,6 @@ pub struct Stats {
     pub graft_unknown: u64,
     /// Pull offers sent.
     pub pull_offers: u64,
+    /// Tree rewirings by Plumtree's optimization step.
+    pub tree_optimizations: u64,
 }

@@ -119,7 +119,12 @@ impl Node {
         }
         let push = core::mem::take(&mut self.push);
         let neighbors = self.neighbors();
-        let budget = self.config.limits.max_message_size.saturating_sub(FRAME_SLACK).max(FRAME_SLACK);
+        let budget = self
+            .config
+            .limits
+            .max_message_size
+            .saturating_sub(FRAME_SLACK)
+            .max(FRAME_SLACK);
         for n in neighbors {
             let entries: Vec<Entry> = push
                 .iter()
@@ -175,7 +180,13 @@ impl Node {
         if mask == 0 {
             return;
         }
-        let per_message = (self.config.limits.max_message_size.saturating_sub(FRAME_SLACK) / DIGEST_SIZE).max(1);
+        let per_message = (self
+            .config
+            .limits
+            .max_message_size
+            .saturating_sub(FRAME_SLACK)
+            / DIGEST_SIZE)
+            .max(1);
         let mut cur_mask = 0u64;
         let mut cur: Vec<Digest> = Vec::new();
         for (b, digests) in self.members.digests_in(mask).into_iter().enumerate() {
@@ -273,7 +284,12 @@ impl Node {
         if !matches!(self.links.get(&to), Some(Link::Active(_))) {
             return;
         }
-        let budget = self.config.limits.max_message_size.saturating_sub(FRAME_SLACK).max(FRAME_SLACK);
+        let budget = self
+            .config
+            .limits
+            .max_message_size
+            .saturating_sub(FRAME_SLACK)
+            .max(FRAME_SLACK);
         let want_per_message = budget / 33;
         for batch in batches(give, budget, encoded_len) {
             self.send(

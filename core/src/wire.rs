@@ -164,8 +164,18 @@ pub enum Message {
         /// The messages wanted.
         ids: Vec<MsgId>,
     },
-    /// Plumtree PRUNE: I received a duplicate from you; announce lazily from now on.
-    Prune,
+    /// Plumtree PRUNE: I received a duplicate from you; for messages from `origin`,
+    /// announce lazily to me from now on.
+    Prune {
+        /// Whose messages the pruning is about (each origin can have its own tree).
+        origin: PeerId,
+    },
+    /// The optimization's graft without a message: push messages from `origin` to me
+    /// eagerly from now on (I found a shorter path through you).
+    Adopt {
+        /// Whose messages.
+        origin: PeerId,
+    },
     /// Asks a neighbor for the recent messages of a topic.
     HistoryRequest {
         /// The topic.
@@ -301,7 +311,8 @@ mod tests {
             Message::Graft {
                 ids: vec![gossip.id],
             },
-            Message::Prune,
+            Message::Prune { origin: id.id() },
+            Message::Adopt { origin: id.id() },
             Message::HistoryRequest {
                 topic: "chat".into(),
                 max_age_ms: 60_000,

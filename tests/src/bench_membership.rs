@@ -60,7 +60,14 @@ impl Subject for Rumor {
     const NAME: &'static str = "rumor";
     fn spawn(&mut self, sim: &mut Sim<RumorPeer>, idx: Idx, via: Option<Idx>, _n: usize) {
         let now = sim.now();
-        let peer = RumorPeer::build(self.seed, idx, Config::default(), now, &self.verifier, self.registry.clone());
+        let peer = RumorPeer::build(
+            self.seed,
+            idx,
+            Config::default(),
+            now,
+            &self.verifier,
+            self.registry.clone(),
+        );
         let seeds: Vec<_> = via.into_iter().map(|v| peer.id_of(v)).collect();
         sim.start(idx, peer, |p, now, acts, seen| {
             let t = rumor_core::Instant::from_millis(now);
@@ -129,23 +136,34 @@ impl Views {
 
     /// True when every up node other than `subject` last saw `subject` in one of `states`.
     fn all_see<P: Peer>(&self, sim: &Sim<P>, subject: Idx, states: &[Seen]) -> bool {
-        sim.up()
-            .into_iter()
-            .filter(|o| *o != subject)
-            .all(|o| self.seen[o].get(&subject).is_some_and(|s| states.contains(s)))
+        sim.up().into_iter().filter(|o| *o != subject).all(|o| {
+            self.seen[o]
+                .get(&subject)
+                .is_some_and(|s| states.contains(s))
+        })
     }
 
     fn all_know_all<P: Peer>(&self, sim: &Sim<P>) -> bool {
         let up = sim.up();
         up.iter().all(|&o| {
-            up.iter()
-                .all(|&s| s == o || self.seen[o].get(&s).is_some_and(|x| matches!(x, Seen::Alive | Seen::Suspect)))
+            up.iter().all(|&s| {
+                s == o
+                    || self.seen[o]
+                        .get(&s)
+                        .is_some_and(|x| matches!(x, Seen::Alive | Seen::Suspect))
+            })
         })
     }
 }
 
 /// Runs `sim` in `step` ms increments until `done` or `limit` ms; returns the elapsed ms.
-fn measure<P: Peer>(sim: &mut Sim<P>, views: &mut Views, step: u64, limit: u64, done: impl Fn(&Views, &Sim<P>) -> bool) -> Option<u64> {
+fn measure<P: Peer>(
+    sim: &mut Sim<P>,
+    views: &mut Views,
+    step: u64,
+    limit: u64,
+    done: impl Fn(&Views, &Sim<P>) -> bool,
+) -> Option<u64> {
     let start = sim.now();
     loop {
         views.update(sim);
@@ -171,13 +189,22 @@ pub fn run_size<S: Subject + Default>(n: usize, seed: u64, progress: &mut dyn Fn
         sim.run_for(gap);
     }
     let built = measure(&mut sim, &mut views, 250, 300_000, |v, s| v.all_know_all(s));
-    progress(&format!("{} n={n}: group built ({built:?} ms after the last join)", S::NAME));
+    progress(&format!(
+        "{} n={n}: group built ({built:?} ms after the last join)",
+        S::NAME
+    ));
     sim.run_for(10_000);
 
     // Idle cost over 120 s of nothing happening (two shuffle periods).
-    let before: (u64, u64) = sim.traffic.iter().fold((0, 0), |a, t| (a.0 + t.bytes_out, a.1 + t.msgs_out));
+    let before: (u64, u64) = sim
+        .traffic
+        .iter()
+        .fold((0, 0), |a, t| (a.0 + t.bytes_out, a.1 + t.msgs_out));
     sim.run_for(IDLE_WINDOW_MS);
-    let after: (u64, u64) = sim.traffic.iter().fold((0, 0), |a, t| (a.0 + t.bytes_out, a.1 + t.msgs_out));
+    let after: (u64, u64) = sim
+        .traffic
+        .iter()
+        .fold((0, 0), |a, t| (a.0 + t.bytes_out, a.1 + t.msgs_out));
     let per = (n as f64) * (IDLE_WINDOW_MS as f64 / 1_000.0);
     let idle_bytes = (after.0 - before.0) as f64 / per;
     let idle_msgs = (after.1 - before.1) as f64 / per;
@@ -185,13 +212,17 @@ pub fn run_size<S: Subject + Default>(n: usize, seed: u64, progress: &mut dyn Fn
     // A new node joins through node 0.
     let newcomer = sim.reserve();
     subject.spawn(&mut sim, newcomer, Some(0), n);
-    let join_all_ms = measure(&mut sim, &mut views, 50, 120_000, |v, s| v.all_see(s, newcomer, &[Seen::Alive, Seen::Suspect]));
+    let join_all_ms = measure(&mut sim, &mut views, 50, 120_000, |v, s| {
+        v.all_see(s, newcomer, &[Seen::Alive, Seen::Suspect])
+    });
     sim.run_for(10_000);
 
     // A node crashes.
     let victim = 1 + (sim.random() as usize % (n - 1));
     sim.crash(victim);
-    let crash_all_ms = measure(&mut sim, &mut views, 50, 120_000, |v, s| v.all_see(s, victim, &[Seen::Failed]));
+    let crash_all_ms = measure(&mut sim, &mut views, 50, 120_000, |v, s| {
+        v.all_see(s, victim, &[Seen::Failed])
+    });
     sim.run_for(10_000);
 
     // A node leaves gracefully.
@@ -200,7 +231,9 @@ pub fn run_size<S: Subject + Default>(n: usize, seed: u64, progress: &mut dyn Fn
         leaver = 1 + (sim.random() as usize % (n - 1));
     }
     subject.leave(&mut sim, leaver);
-    let leave_all_ms = measure(&mut sim, &mut views, 50, 120_000, |v, s| v.all_see(s, leaver, &[Seen::Left, Seen::Failed]));
+    let leave_all_ms = measure(&mut sim, &mut views, 50, 120_000, |v, s| {
+        v.all_see(s, leaver, &[Seen::Left, Seen::Failed])
+    });
     progress(&format!(
         "{} n={n}: join {join_all_ms:?} ms, crash {crash_all_ms:?} ms, leave {leave_all_ms:?} ms, idle {idle_bytes:.0} B/node/s",
         S::NAME
@@ -242,7 +275,11 @@ pub fn run_loss<S: Subject + Default>(seed: u64, progress: &mut dyn FnMut(&str))
         .collect();
     falsely.sort_unstable();
     falsely.dedup();
-    progress(&format!("{} n=50, 10% loss, 300 s: {} live members declared failed", S::NAME, falsely.len()));
+    progress(&format!(
+        "{} n=50, 10% loss, 300 s: {} live members declared failed",
+        S::NAME,
+        falsely.len()
+    ));
     Row {
         implementation: S::NAME.into(),
         n,
@@ -263,7 +300,10 @@ mod tests {
     fn small_run_produces_figures_for_both() {
         let mut quiet = |_: &str| {};
         let r = run_size::<Rumor>(20, 1, &mut quiet);
-        assert!(r.join_all_ms.is_some() && r.crash_all_ms.is_some() && r.leave_all_ms.is_some(), "{r:?}");
+        assert!(
+            r.join_all_ms.is_some() && r.crash_all_ms.is_some() && r.leave_all_ms.is_some(),
+            "{r:?}"
+        );
         let f = run_size::<Foca>(20, 1, &mut quiet);
         assert!(f.join_all_ms.is_some() && f.crash_all_ms.is_some(), "{f:?}");
     }

@@ -2,8 +2,10 @@
 //! it (Rumor itself and, for comparison, foca), and scenario helpers shared by the tests
 //! and the `bench` binary.
 
+pub mod bench_broadcast;
 pub mod bench_membership;
 pub mod foca_peer;
+pub mod iroh_peer;
 pub mod rumor_peer;
 pub mod sim;
 pub mod world;

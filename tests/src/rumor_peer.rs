@@ -162,7 +162,15 @@ impl RumorPeer {
                         Event::MemberSuspected(id) => Some((*id, Seen::Suspect)),
                         Event::MemberFailed(id) => Some((*id, Seen::Failed)),
                         Event::MemberLeft(id) => Some((*id, Seen::Left)),
-                        Event::Message { from, seq, hops, .. } => Some((*from, Seen::Delivered { seq: *seq, hops: *hops })),
+                        Event::Message {
+                            from, seq, hops, ..
+                        } => Some((
+                            *from,
+                            Seen::Delivered {
+                                seq: *seq,
+                                hops: *hops,
+                            },
+                        )),
                         Event::NeighborUp(_) | Event::NeighborDown(_) => None,
                     };
                     if let Some((id, s)) = obs {

@@ -117,7 +117,12 @@ impl World {
     }
 
     /// Node `idx` publishes `data` on `topic`; returns the sequence number it got.
-    pub fn publish(&mut self, idx: Idx, topic: &str, data: Vec<u8>) -> Result<u64, rumor_core::CommandError> {
+    pub fn publish(
+        &mut self,
+        idx: Idx,
+        topic: &str,
+        data: Vec<u8>,
+    ) -> Result<u64, rumor_core::CommandError> {
         let mut out = None;
         self.sim.with(idx, |p, now, acts, seen| {
             out = Some(p.node.publish(topic, data, Instant::from_millis(now)));

@@ -72,23 +72,31 @@ fn thousand_nodes_single_and_ten_senders_deliver_exactly_once() {
     let start = w.sim.now();
     let mut msgs = Vec::new();
     for i in 0..20 {
-        let seq = w.publish(17, TOPIC, format!("single {i}").into_bytes()).unwrap();
+        let seq = w
+            .publish(17, TOPIC, format!("single {i}").into_bytes())
+            .unwrap();
         msgs.push((17, seq));
         w.sim.run_for(100);
     }
-    let t = w.run_until_ok(250, 30_000, |w| check_exactly_once(w, start, &msgs)).unwrap();
+    let t = w
+        .run_until_ok(250, 30_000, |w| check_exactly_once(w, start, &msgs))
+        .unwrap();
     eprintln!("single sender: all delivered {t} ms after the last publish");
     let start = w.sim.now();
     let senders: Vec<Idx> = (0..10).map(|i| 50 + i * 93).collect();
     let mut msgs = Vec::new();
     for round in 0..10 {
         for &s in &senders {
-            let seq = w.publish(s, TOPIC, format!("{s} {round}").into_bytes()).unwrap();
+            let seq = w
+                .publish(s, TOPIC, format!("{s} {round}").into_bytes())
+                .unwrap();
             msgs.push((s, seq));
         }
         w.sim.run_for(100);
     }
-    let t = w.run_until_ok(250, 30_000, |w| check_exactly_once(w, start, &msgs)).unwrap();
+    let t = w
+        .run_until_ok(250, 30_000, |w| check_exactly_once(w, start, &msgs))
+        .unwrap();
     eprintln!("ten senders: all delivered {t} ms after the last publish");
 }
 
@@ -105,7 +113,9 @@ fn ten_percent_loss_still_delivers_everything_once() {
         msgs.push((origin, seq));
         w.sim.run_for(200);
     }
-    let t = w.run_until_ok(500, 60_000, |w| check_exactly_once(w, start, &msgs)).unwrap();
+    let t = w
+        .run_until_ok(500, 60_000, |w| check_exactly_once(w, start, &msgs))
+        .unwrap();
     eprintln!("10% loss: all delivered {t} ms after the last publish");
 }
 
@@ -150,7 +160,11 @@ fn mass_failure_round(w: &mut World, target_dead: usize) -> f64 {
     let got = reach
         .iter()
         .filter(|r| **r != sender)
-        .map(|r| msgs.iter().filter(|s| d.contains_key(&(*r, sender, **s))).count())
+        .map(|r| {
+            msgs.iter()
+                .filter(|s| d.contains_key(&(*r, sender, **s)))
+                .count()
+        })
         .sum::<usize>();
     let survivors = w.sim.up().len();
     eprintln!(
@@ -180,14 +194,22 @@ fn messages_published_during_a_partition_reach_everyone_after_it_heals() {
     let start = w.sim.now();
     let mut msgs = Vec::new();
     for i in 0..10u64 {
-        msgs.push((3, w.publish(3, TOPIC, format!("a{i}").into_bytes()).unwrap()));
-        msgs.push((77, w.publish(77, TOPIC, format!("b{i}").into_bytes()).unwrap()));
+        msgs.push((
+            3,
+            w.publish(3, TOPIC, format!("a{i}").into_bytes()).unwrap(),
+        ));
+        msgs.push((
+            77,
+            w.publish(77, TOPIC, format!("b{i}").into_bytes()).unwrap(),
+        ));
         w.sim.run_for(3_000);
     }
     for i in 50..100 {
         w.sim.set_partition(i, 0);
     }
-    let t = w.run_until_ok(500, 90_000, |w| check_exactly_once(w, start, &msgs)).unwrap();
+    let t = w
+        .run_until_ok(500, 90_000, |w| check_exactly_once(w, start, &msgs))
+        .unwrap();
     eprintln!("partition messages everywhere {t} ms after healing");
 }
 
@@ -198,7 +220,9 @@ fn large_payloads_are_chunked_and_oversized_ones_refused() {
     grow(&mut w, 30, 20);
     let max = w.config.broadcast.max_payload;
     match w.publish(4, TOPIC, vec![0; max + 1]) {
-        Err(CommandError::PayloadTooLarge { size, max: m }) => assert_eq!((size, m), (max + 1, max)),
+        Err(CommandError::PayloadTooLarge { size, max: m }) => {
+            assert_eq!((size, m), (max + 1, max))
+        }
         other => panic!("oversized publish was not refused: {other:?}"),
     }
     let big: Vec<u8> = (0..200 * 1024).map(|i| (i * 31 % 251) as u8).collect();
@@ -215,11 +239,18 @@ fn large_payloads_are_chunked_and_oversized_ones_refused() {
             .events
             .iter()
             .filter_map(|(_, e)| match e {
-                Event::Message { from, seq: s, data, .. } if *from == w.id(4) && *s == seq => Some(data),
+                Event::Message {
+                    from, seq: s, data, ..
+                } if *from == w.id(4) && *s == seq => Some(data),
                 _ => None,
             })
             .collect();
-        assert_eq!(got.len(), 1, "node {i} delivered the 200 KiB message {} times", got.len());
+        assert_eq!(
+            got.len(),
+            1,
+            "node {i} delivered the 200 KiB message {} times",
+            got.len()
+        );
         assert!(got[0] == &big, "node {i} got a corrupted payload");
     }
 }
@@ -240,7 +271,12 @@ fn non_subscribers_never_get_messages() {
     }
     w.run_until_ok(250, 30_000, World::check_converged).unwrap();
     // Subscriptions are public: everyone knows who listens to "even".
-    let listeners = w.node(5).members().iter().filter(|m| m.topics.contains("even")).count();
+    let listeners = w
+        .node(5)
+        .members()
+        .iter()
+        .filter(|m| m.topics.contains("even"))
+        .count();
     assert_eq!(listeners, 20);
     w.publish(3, "even", b"hello evens".to_vec()).unwrap();
     w.publish(3, "nobody", b"hello void".to_vec()).unwrap();
@@ -284,7 +320,11 @@ fn history_brings_a_late_subscriber_what_it_missed() {
     w.subscribe(late, TOPIC);
     w.sim.with(late, |p, now, acts, seen| {
         p.node
-            .request_history(TOPIC, std::time::Duration::from_secs(60), rumor_core::Instant::from_millis(now))
+            .request_history(
+                TOPIC,
+                std::time::Duration::from_secs(60),
+                rumor_core::Instant::from_millis(now),
+            )
             .unwrap();
         p.drain(now, acts, seen);
     });

@@ -5,7 +5,8 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use rumor_tests::bench_membership::{run_loss, run_size, Foca, Rumor, Row};
+use rumor_tests::bench_broadcast::{self, RumorBroadcast};
+use rumor_tests::bench_membership::{run_loss, run_size, Foca, Row, Rumor};
 
 fn out_dir() -> PathBuf {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
@@ -37,8 +38,24 @@ fn main() -> Result<()> {
     rows.push(run_loss::<Rumor>(seed, &mut progress));
     rows.push(run_loss::<Foca>(seed, &mut progress));
 
+    let mut brows = Vec::new();
+    for &n in sizes {
+        brows.extend(bench_broadcast::run::<RumorBroadcast>(
+            n,
+            seed,
+            true,
+            &mut progress,
+        ));
+    }
+    let bpath = dir.join("broadcast.json");
+    std::fs::write(&bpath, serde_json::to_string_pretty(&brows)?)
+        .with_context(|| format!("writing {}", bpath.display()))?;
+    println!("{}", broadcast_table(&brows));
+    println!("wrote {}", bpath.display());
+
     let path = dir.join("membership.json");
-    std::fs::write(&path, serde_json::to_string_pretty(&rows)?).with_context(|| format!("writing {}", path.display()))?;
+    std::fs::write(&path, serde_json::to_string_pretty(&rows)?)
+        .with_context(|| format!("writing {}", path.display()))?;
     println!("{}", table(&rows));
     println!("wrote {}", path.display());
     Ok(())
@@ -56,9 +73,29 @@ fn table(rows: &[Row]) -> String {
             f(r.join_all_ms),
             f(r.crash_all_ms),
             f(r.leave_all_ms),
-            r.false_failures_10pct_loss_300s.map_or("-".into(), |v| v.to_string()),
+            r.false_failures_10pct_loss_300s
+                .map_or("-".into(), |v| v.to_string()),
             g(r.idle_bytes_per_node_per_s),
             g(r.idle_msgs_per_node_per_s.map(|v| v * 1.0)),
+        );
+    }
+    s
+}
+
+fn broadcast_table(rows: &[bench_broadcast::Row]) -> String {
+    let mut s = String::from("| impl | n | scenario | reliability | RMR | LDH | max hops | p50 ms | p99 ms |\n|---|---|---|---|---|---|---|---|---|\n");
+    for r in rows {
+        s += &format!(
+            "| {} | {} | {} | {:.4} | {:.3} | {:.1} | {} | {} | {} |\n",
+            r.implementation,
+            r.n,
+            r.scenario,
+            r.reliability,
+            r.rmr,
+            r.ldh,
+            r.max_hops,
+            r.p50_ms,
+            r.p99_ms
         );
     }
     s

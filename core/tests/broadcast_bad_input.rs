@@ -1,0 +1,1258 @@
+//! Bad input for the broadcast layer (issue 3): unknown ids in IHave/Graft, grafts for
+//! messages no longer held, IHave floods, chunks that never complete or contradict each
+//! other, absurd topics, oversized payloads, echoes of our own messages, malformed history
+//! replies, and duplicates over two links. Each is bounded, ignored or refused with a
+//! typed error, and counted; none panics. Everything goes through the public API, with
+//! nodes connected by hand as in bad_input.rs.
+
+use core::time::Duration;
+
+use rumor_core::record::{record_with_meta, Claim, Entry, SignedRecord};
+use rumor_core::wire::{decode, encode, Gossip, Message, MsgId, Part};
+use rumor_core::{
+    CommandError, Config, Event, HandleError, Identity, Instant, Node, Output, PeerId,
+};
+
+const STEP: Duration = Duration::from_millis(50);
+const KIB: usize = 1024;
+
+fn ident(n: u8) -> Identity {
+    Identity::from_secret([n; 32])
+}
+
+/// An origin that is not part of the network: messages "from" it are crafted by the tests.
+fn stranger() -> PeerId {
+    ident(99).id()
+}
+
+fn id(origin: PeerId, seq: u64) -> MsgId {
+    MsgId { origin, seq }
+}
+
+fn gossip(origin: PeerId, seq: u64, topic: &str, data: &[u8]) -> Gossip {
+    Gossip {
+        id: id(origin, seq),
+        round: 0,
+        topic: topic.into(),
+        part: None,
+        data: data.to_vec(),
+    }
+}
+
+fn chunk(origin: PeerId, seq: u64, part: Part, topic: &str, data: &[u8]) -> Gossip {
+    Gossip {
+        part: Some(part),
+        ..gossip(origin, seq, topic, data)
+    }
+}
+
+fn part(first: u64, index: u16, count: u16) -> Part {
+    Part {
+        first,
+        index,
+        count,
+    }
+}
+
+/// `n` announcements of distinct ids of `origin`, from `from_seq` on.
+fn ihave(origin: PeerId, from_seq: u64, n: usize) -> Message {
+    Message::IHave {
+        ids: (0..n as u64)
+            .map(|i| (id(origin, from_seq + i), 1))
+            .collect(),
+    }
+}
+
+/// One frame a node sent, as routed by [`Net`].
+#[derive(Debug, Clone)]
+struct Sent {
+    at: Instant,
+    from: usize,
+    to: usize,
+    len: usize,
+    msg: Message,
+}
+
+/// A few real nodes connected by hand. Node 0 is the hub every other node joins through;
+/// with `star`, connections between other nodes are refused (their dials fail), so the
+/// topology stays a star and every crafted message takes the path the test intends.
+struct Net {
+    nodes: Vec<Node>,
+    ids: Vec<PeerId>,
+    now: Instant,
+    star: bool,
+    logs: Vec<Vec<Event>>,
+    sent: Vec<Sent>,
+    /// Frames over the sender's `max_message_size`: logged in `sent`, never delivered.
+    oversized: Vec<Sent>,
+}
+
+impl Net {
+    fn star(n: usize) -> Net {
+        Net::new(n, Config::default(), true)
+    }
+
+    fn new(n: usize, config: Config, star: bool) -> Net {
+        let now = Instant::from_millis(1_000);
+        let nodes: Vec<Node> = (0..n)
+            .map(|i| Node::new(ident(i as u8 + 1), config.clone(), 100 + i as u64, now))
+            .collect();
+        let ids = nodes.iter().map(|n| n.id()).collect();
+        let mut net = Net {
+            nodes,
+            ids,
+            now,
+            star,
+            logs: vec![Vec::new(); n],
+            sent: Vec::new(),
+            oversized: Vec::new(),
+        };
+        net.nodes[0].join(vec![], now);
+        for i in 1..n {
+            let hub = net.ids[0];
+            net.nodes[i].join(vec![hub], now);
+            net.pump();
+        }
+        for i in 1..n {
+            assert!(
+                net.nodes[0].neighbors().contains(&net.ids[i]),
+                "hub lists node {i}"
+            );
+            assert!(
+                net.nodes[i].neighbors().contains(&net.ids[0]),
+                "node {i} lists hub"
+            );
+        }
+        net
+    }
+
+    fn idx(&self, p: PeerId) -> Option<usize> {
+        self.ids.iter().position(|x| *x == p)
+    }
+
+    fn drain(&mut self, i: usize) -> Vec<Output> {
+        let mut out = Vec::new();
+        while let Some(o) = self.nodes[i].poll_output() {
+            if matches!(o, Output::Timeout(_)) {
+                break;
+            }
+            out.push(o);
+        }
+        out
+    }
+
+    /// Plays the driver for node `from`'s outputs.
+    fn route(&mut self, from: usize, outs: Vec<Output>) {
+        let (fid, now) = (self.ids[from], self.now);
+        for out in outs {
+            match out {
+                Output::Transmit { to, bytes } => {
+                    let j = self.idx(to).expect("nodes only send to nodes of the net");
+                    let msg = decode(&bytes, usize::MAX).expect("a node's own frames decode");
+                    let s = Sent {
+                        at: now,
+                        from,
+                        to: j,
+                        len: bytes.len(),
+                        msg,
+                    };
+                    self.sent.push(s.clone());
+                    if bytes.len() > self.nodes[from].config().limits.max_message_size {
+                        self.oversized.push(s);
+                        continue;
+                    }
+                    match self.nodes[j].handle_message(fid, &bytes, now) {
+                        Ok(()) | Err(HandleError::UnknownPeer(_)) => {}
+                        Err(e) => panic!("node {j} refused a frame of node {from}: {e}"),
+                    }
+                }
+                Output::Dial(p) => match self.idx(p) {
+                    Some(j) if !self.star || from == 0 || j == 0 => {
+                        self.nodes[from].handle_connected(p, now);
+                        self.nodes[j].handle_connected(fid, now);
+                    }
+                    _ => self.nodes[from].handle_dial_failed(p, now),
+                },
+                Output::Hangup(p) => {
+                    if let Some(j) = self.idx(p) {
+                        self.nodes[j].handle_disconnected(fid, now);
+                    }
+                    self.nodes[from].handle_disconnected(p, now);
+                }
+                Output::Event(e) => self.logs[from].push(e),
+                Output::Timeout(_) => {}
+            }
+        }
+    }
+
+    /// Shuttles outputs between the nodes until all are quiet.
+    fn pump(&mut self) {
+        for _ in 0..1_000 {
+            let mut quiet = true;
+            for i in 0..self.nodes.len() {
+                let outs = self.drain(i);
+                if !outs.is_empty() {
+                    quiet = false;
+                    self.route(i, outs);
+                }
+            }
+            if quiet {
+                return;
+            }
+        }
+        panic!("the net did not go quiet");
+    }
+
+    /// Moves the clock forward in steps of 50 ms, firing every node's timer at each step.
+    fn advance(&mut self, d: Duration) {
+        let target = self.now + d;
+        while self.now < target {
+            self.now = (self.now + STEP).min(target);
+            for i in 0..self.nodes.len() {
+                let now = self.now;
+                self.nodes[i].handle_timeout(now);
+            }
+            self.pump();
+        }
+    }
+
+    /// Node `to` receives `msg` as if node `from` had sent it; returns what `to` output
+    /// right away (which is then routed as usual).
+    fn inject(&mut self, from: usize, to: usize, msg: &Message) -> Vec<Output> {
+        let bytes = encode(msg);
+        let fid = self.ids[from];
+        let now = self.now;
+        self.nodes[to]
+            .handle_message(fid, &bytes, now)
+            .expect("the crafted message decodes");
+        let outs = self.drain(to);
+        self.route(to, outs.clone());
+        self.pump();
+        outs
+    }
+
+    /// Application messages node `i` received: (topic, origin, seq, data).
+    fn delivered(&self, i: usize) -> Vec<(String, PeerId, u64, Vec<u8>)> {
+        self.logs[i]
+            .iter()
+            .filter_map(|e| match e {
+                Event::Message {
+                    topic,
+                    from,
+                    seq,
+                    data,
+                    ..
+                } => Some((topic.clone(), *from, *seq, data.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Frames node `from` sent to node `to`.
+    fn frames(&self, from: usize, to: usize) -> Vec<&Sent> {
+        self.sent
+            .iter()
+            .filter(|s| s.from == from && s.to == to)
+            .collect()
+    }
+
+    /// Ids node `from` grafted from node `to`, one list per Graft frame.
+    fn grafts(&self, from: usize, to: usize) -> Vec<Vec<MsgId>> {
+        self.frames(from, to)
+            .into_iter()
+            .filter_map(|s| match &s.msg {
+                Message::Graft { ids } => Some(ids.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn stats(&self, i: usize) -> rumor_core::Stats {
+        self.nodes[i].stats().clone()
+    }
+}
+
+fn transmits(outs: &[Output]) -> Vec<(PeerId, Message)> {
+    outs.iter()
+        .filter_map(|o| match o {
+            Output::Transmit { to, bytes } => Some((*to, decode(bytes, usize::MAX).unwrap())),
+            _ => None,
+        })
+        .collect()
+}
+
+fn is_gossip(m: &Message) -> bool {
+    matches!(m, Message::Gossip(_))
+}
+
+fn ihave_ids(m: &Message) -> Vec<MsgId> {
+    match m {
+        Message::IHave { ids } => ids.iter().map(|(i, _)| *i).collect(),
+        _ => Vec::new(),
+    }
+}
+
+const B: usize = 0;
+const A: usize = 1;
+const C: usize = 2;
+
+// ---------------------------------------------------------------------------------------
+// IHave and Graft
+
+#[test]
+fn ihave_with_unknown_ids_grafts_after_graft_timeout_only_what_was_not_seen() {
+    let mut net = Net::star(2);
+    let x = stranger();
+    let graft_timeout = net.nodes[B].config().broadcast.graft_timeout;
+    // x2 is seen before the announcement, x3 arrives after it but before the timeout.
+    net.inject(A, B, &Message::Gossip(gossip(x, 2, "t", b"two")));
+    let outs = net.inject(
+        A,
+        B,
+        &Message::IHave {
+            ids: vec![(id(x, 1), 1), (id(x, 2), 1), (id(x, 3), 1)],
+        },
+    );
+    assert!(
+        transmits(&outs).is_empty(),
+        "an IHave is not answered at once: {outs:?}"
+    );
+    let t0 = net.now;
+    net.inject(A, B, &Message::Gossip(gossip(x, 3, "t", b"three")));
+
+    net.advance(graft_timeout - STEP);
+    assert!(net.grafts(B, A).is_empty(), "no graft before graft_timeout");
+    net.advance(STEP);
+    assert_eq!(
+        net.grafts(B, A),
+        vec![vec![id(x, 1)]],
+        "only the unseen id is grafted"
+    );
+    let graft_at = net
+        .frames(B, A)
+        .iter()
+        .find(|s| matches!(s.msg, Message::Graft { .. }))
+        .unwrap()
+        .at;
+    assert_eq!(graft_at, t0 + graft_timeout);
+
+    // A does not hold x1 (the announcement was crafted): it counts the graft, sends nothing.
+    assert_eq!(net.stats(A).graft_unknown, 1);
+    assert!(!net.frames(A, B).iter().any(|s| is_gossip(&s.msg)));
+    // With no other announcer, x1 is given up: no further graft, ever.
+    net.advance(Duration::from_secs(3));
+    assert_eq!(net.grafts(B, A).len(), 1);
+    assert_eq!(net.stats(B).bad_broadcast_messages, 0);
+    assert!(net.delivered(B).is_empty(), "B subscribes to nothing");
+
+    // Announcing an id after it was seen never leads to a graft.
+    net.inject(
+        A,
+        B,
+        &Message::IHave {
+            ids: vec![(id(x, 2), 1), (id(x, 3), 4)],
+        },
+    );
+    net.advance(Duration::from_secs(2));
+    assert_eq!(net.grafts(B, A).len(), 1);
+}
+
+#[test]
+fn grafts_go_to_the_next_announcer_after_graft_retry() {
+    let mut net = Net::star(3);
+    let x = stranger();
+    let bc = net.nodes[B].config().broadcast.clone();
+    net.inject(A, B, &ihave(x, 7, 1));
+    net.inject(C, B, &ihave(x, 7, 1));
+    net.inject(A, B, &ihave(x, 7, 1)); // the same announcer twice counts once
+    net.advance(bc.graft_timeout);
+    assert_eq!(net.grafts(B, A), vec![vec![id(x, 7)]]);
+    assert!(net.grafts(B, C).is_empty(), "one announcer at a time");
+    net.advance(bc.graft_retry - STEP);
+    assert!(
+        net.grafts(B, C).is_empty(),
+        "the next announcer waits graft_retry"
+    );
+    net.advance(STEP);
+    assert_eq!(net.grafts(B, C), vec![vec![id(x, 7)]]);
+    net.advance(Duration::from_secs(3));
+    assert_eq!(
+        (net.grafts(B, A).len(), net.grafts(B, C).len()),
+        (1, 1),
+        "then given up"
+    );
+    assert_eq!(net.stats(A).graft_unknown + net.stats(C).graft_unknown, 2);
+}
+
+#[test]
+fn ihave_and_graft_with_more_than_1024_ids_are_refused_and_counted() {
+    // With the default 16 KiB frames such lists do not even decode.
+    let mut net = Net::star(2);
+    let bytes = encode(&ihave(stranger(), 1, 1025));
+    let r = net.nodes[B].handle_message(net.ids[A], &bytes, net.now);
+    assert!(matches!(r, Err(HandleError::Decode(_))), "{r:?}");
+    assert_eq!(net.stats(B).decode_errors, 1);
+
+    let mut config = Config::default();
+    config.limits.max_message_size = 64 * KIB;
+    let mut net = Net::new(2, config, true);
+    let x = stranger();
+    let before = net.stats(B);
+    net.inject(A, B, &ihave(x, 1, 1025));
+    assert_eq!(
+        net.stats(B).bad_broadcast_messages,
+        before.bad_broadcast_messages + 1
+    );
+    assert_eq!(net.stats(B).ihave_dropped, before.ihave_dropped);
+    net.advance(Duration::from_secs(1));
+    assert!(
+        net.grafts(B, A).is_empty(),
+        "nothing of a refused IHave is tracked"
+    );
+
+    // A Graft of 1025 ids, one of them held, is refused as a whole.
+    let held = net.nodes[B]
+        .publish("t", b"held".to_vec(), net.now)
+        .unwrap();
+    net.pump();
+    let mut ids: Vec<MsgId> = (1..=1024).map(|s| id(x, s)).collect();
+    ids.push(held);
+    let before = net.stats(B);
+    let outs = net.inject(A, B, &Message::Graft { ids: ids.clone() });
+    assert!(transmits(&outs).is_empty(), "{outs:?}");
+    let after = net.stats(B);
+    assert_eq!(
+        after.bad_broadcast_messages,
+        before.bad_broadcast_messages + 1
+    );
+    assert_eq!(after.graft_unknown, before.graft_unknown);
+
+    // Exactly 1024 are accepted: the held one is sent, the 1023 unknown ones counted.
+    ids.remove(0);
+    let outs = net.inject(A, B, &Message::Graft { ids });
+    let sent = transmits(&outs);
+    assert_eq!(sent.len(), 1);
+    assert!(matches!(&sent[0].1, Message::Gossip(g) if g.id == held));
+    assert_eq!(net.stats(B).graft_unknown, after.graft_unknown + 1023);
+    assert_eq!(
+        net.stats(B).bad_broadcast_messages,
+        after.bad_broadcast_messages
+    );
+}
+
+#[test]
+fn an_ihave_flood_beyond_max_missing_is_dropped_and_counted() {
+    let mut net = Net::star(2);
+    let x = stranger();
+    let bc = net.nodes[B].config().broadcast.clone();
+    assert_eq!(bc.max_missing, 4_096);
+    for k in 0..12u64 {
+        net.inject(A, B, &ihave(x, 1 + k * 400, 400));
+    }
+    assert_eq!(net.stats(B).ihave_dropped, 4_800 - 4_096);
+    // Ids already tracked still take more announcers; ids beyond the bound are not tracked.
+    let before = net.stats(B).ihave_dropped;
+    net.inject(A, B, &ihave(x, 1, 10));
+    assert_eq!(net.stats(B).ihave_dropped, before, "already tracked");
+    net.inject(A, B, &ihave(x, 5_001, 10));
+    assert_eq!(net.stats(B).ihave_dropped, before + 10);
+
+    // Exactly the tracked ids are grafted, once.
+    net.advance(bc.graft_timeout);
+    let grafted: Vec<MsgId> = net.grafts(B, A).concat();
+    assert_eq!(grafted.len(), 4_096);
+    assert_eq!(
+        grafted.iter().max().unwrap().seq,
+        4_096,
+        "the first 4096 announced"
+    );
+    // (Those grafts are one frame over 16 KiB today, which A would refuse: see
+    // grafts_fit_in_one_frame.)
+
+    // With no other announcer they are given up after graft_retry, and tracking is free again.
+    net.advance(bc.graft_retry);
+    let before = net.stats(B).ihave_dropped;
+    for k in 0..10u64 {
+        net.inject(A, B, &ihave(x, 10_000 + k * 400, 400));
+    }
+    assert_eq!(
+        net.stats(B).ihave_dropped,
+        before,
+        "4000 fresh ids fit again"
+    );
+    assert_eq!(net.stats(B).bad_broadcast_messages, 0);
+}
+
+#[test]
+fn grafts_fit_in_one_frame() {
+    let mut net = Net::star(2);
+    let x = stranger();
+    // Three announcements that each fit a frame, expiring together.
+    for k in 0..3u64 {
+        let msg = ihave(x, 1 + k * 400, 400);
+        assert!(encode(&msg).len() <= 16 * KIB);
+        net.inject(A, B, &msg);
+    }
+    net.advance(net.nodes[B].config().broadcast.graft_timeout);
+    let grafts = net.grafts(B, A);
+    assert_eq!(grafts.concat().len(), 1_200);
+    assert!(
+        grafts.iter().all(|g| g.len() <= 1_024),
+        "A would refuse a Graft of more than 1024 ids"
+    );
+    let sizes: Vec<usize> = net.oversized.iter().map(|s| s.len).collect();
+    assert!(
+        sizes.is_empty(),
+        "frames over 16 KiB, refused by the receiver: {sizes:?}"
+    );
+}
+
+#[test]
+fn an_ihave_flood_does_not_grow_memory() {
+    let mut config = Config::default();
+    config.broadcast.max_missing = 64;
+    let mut net = Net::new(2, config, true);
+    let x = stranger();
+    let batch = 450;
+    let mut next = 1;
+    let mut flood = |net: &mut Net, messages: usize| {
+        for _ in 0..messages {
+            let bytes = encode(&ihave(x, next, batch));
+            next += batch as u64;
+            let now = net.now;
+            let a = net.ids[A];
+            net.nodes[B].handle_message(a, &bytes, now).unwrap();
+            net.drain(B);
+        }
+    };
+    flood(&mut net, 1_550); // 697,500 unknown ids
+    assert_eq!(net.stats(B).ihave_dropped, 1_550 * batch as u64 - 64);
+    // Every store stays within its bound: tracking is capped at max_missing, and ids we
+    // never held are not remembered per neighbor.
+    let sizes = net.nodes[B].broadcast_sizes();
+    assert_eq!(sizes.missing, 64, "{sizes:?}");
+    assert_eq!(sizes.known_ids, 0, "{sizes:?}");
+    assert_eq!(sizes.seen, 0, "{sizes:?}");
+}
+
+#[test]
+fn grafts_for_unknown_or_no_longer_held_ids_send_nothing_and_are_counted() {
+    let mut config = Config::default();
+    config.broadcast.cache_capacity = 2;
+    let mut net = Net::new(2, config, true);
+    let now = net.now;
+    let m: Vec<MsgId> = (0..3)
+        .map(|i| net.nodes[A].publish("t", vec![i], now).unwrap())
+        .collect();
+    net.pump();
+    // m[0] was evicted by the cache bound; m[2] is held; the stranger's id never existed.
+    let outs = net.inject(
+        B,
+        A,
+        &Message::Graft {
+            ids: vec![m[0], m[2], id(stranger(), 1)],
+        },
+    );
+    let sent = transmits(&outs);
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert!(matches!(&sent[0].1, Message::Gossip(g) if g.id == m[2] && g.data == [2]));
+    assert_eq!(net.stats(A).graft_unknown, 2);
+
+    // Messages also age out of the cache after history_ttl.
+    let mut net = Net::star(2);
+    let m = net.nodes[A].publish("t", b"old".to_vec(), net.now).unwrap();
+    net.pump();
+    let outs = net.inject(B, A, &Message::Graft { ids: vec![m] });
+    assert_eq!(transmits(&outs).len(), 1, "held while young");
+    let ttl = net.nodes[A].config().broadcast.history_ttl;
+    net.advance(ttl + Duration::from_secs(1));
+    let before = net.stats(A).graft_unknown;
+    let outs = net.inject(B, A, &Message::Graft { ids: vec![m] });
+    assert!(transmits(&outs).is_empty(), "{outs:?}");
+    assert_eq!(net.stats(A).graft_unknown, before + 1);
+}
+
+// ---------------------------------------------------------------------------------------
+// Chunks
+
+#[test]
+fn chunks_that_never_complete_are_dropped_after_reassembly_timeout() {
+    let mut net = Net::star(2);
+    net.nodes[B].subscribe("t", net.now).unwrap();
+    net.pump();
+    let x = stranger();
+    net.inject(
+        A,
+        B,
+        &Message::Gossip(chunk(x, 1, part(1, 0, 3), "t", b"aa")),
+    );
+    net.inject(
+        A,
+        B,
+        &Message::Gossip(chunk(x, 3, part(1, 2, 3), "t", b"cc")),
+    );
+    let timeout = net.nodes[B].config().broadcast.reassembly_timeout;
+    net.advance(timeout);
+    assert_eq!(
+        net.stats(B).reassemblies_dropped,
+        0,
+        "kept until reassembly_timeout"
+    );
+    net.advance(Duration::from_millis(500));
+    assert_eq!(net.stats(B).reassemblies_dropped, 1);
+    // The missing chunk comes too late: its payload was dropped and is not delivered.
+    net.inject(
+        A,
+        B,
+        &Message::Gossip(chunk(x, 2, part(1, 1, 3), "t", b"bb")),
+    );
+    net.advance(timeout + Duration::from_secs(1));
+    assert!(net.delivered(B).is_empty(), "{:?}", net.delivered(B));
+    assert_eq!(net.stats(B).bad_broadcast_messages, 0);
+}
+
+#[test]
+fn too_many_unfinished_payloads_drop_the_oldest() {
+    let mut net = Net::star(2);
+    net.nodes[B].subscribe("t", net.now).unwrap();
+    net.pump();
+    let x = stranger();
+    let max = net.nodes[B].config().broadcast.max_reassemblies as u64;
+    for k in 0..=max {
+        let first = 1 + 2 * k;
+        net.inject(
+            A,
+            B,
+            &Message::Gossip(chunk(x, first, part(first, 0, 2), "t", &[k as u8])),
+        );
+        net.advance(STEP); // so that "oldest" is well defined
+    }
+    assert_eq!(net.stats(B).reassemblies_dropped, 1);
+    // The oldest (first = 1) is gone; the second oldest still completes.
+    let second = chunk(x, 4, part(3, 1, 2), "t", b"y");
+    net.inject(A, B, &Message::Gossip(second));
+    assert_eq!(net.delivered(B), vec![("t".into(), x, 3, vec![1, b'y'])]);
+    // The oldest one's second chunk starts a new payload, which cannot complete.
+    let late = chunk(x, 2, part(1, 1, 2), "t", b"x");
+    net.inject(A, B, &Message::Gossip(late));
+    assert_eq!(net.delivered(B).len(), 1);
+    assert_eq!(net.stats(B).reassemblies_dropped, 1);
+}
+
+#[test]
+fn inconsistent_chunk_headers_are_counted_and_never_delivered() {
+    let mut net = Net::star(3);
+    for t in ["t", "u"] {
+        net.nodes[B].subscribe(t, net.now).unwrap();
+    }
+    net.pump();
+    let x = stranger();
+    let before_c = net.frames(B, C).len();
+    let bad_headers = [
+        chunk(x, 5, part(1, 1, 2), "t", b"seq is not first + index"),
+        chunk(x, 12, part(10, 2, 2), "t", b"index >= count"),
+        chunk(x, 20, part(20, 0, 1), "t", b"count 1"),
+        chunk(x, 30, part(30, 0, 0), "t", b"count 0"),
+        chunk(
+            x,
+            40,
+            part(40, 0, 1_000),
+            "t",
+            b"more chunks than max_payload needs",
+        ),
+        chunk(x, 0, part(u64::MAX, 1, 2), "t", b"first + index overflows"),
+    ];
+    for g in &bad_headers {
+        net.inject(A, B, &Message::Gossip(g.clone()));
+    }
+    assert_eq!(
+        net.stats(B).bad_broadcast_messages,
+        bad_headers.len() as u64
+    );
+    assert_eq!(
+        net.frames(B, C).len(),
+        before_c,
+        "malformed chunks are not forwarded"
+    );
+
+    // A second chunk that contradicts the first one's count or topic.
+    net.inject(
+        A,
+        B,
+        &Message::Gossip(chunk(x, 100, part(100, 0, 2), "t", b"a")),
+    );
+    net.inject(
+        A,
+        B,
+        &Message::Gossip(chunk(x, 101, part(100, 1, 3), "t", b"b")),
+    );
+    net.inject(
+        A,
+        B,
+        &Message::Gossip(chunk(x, 200, part(200, 0, 2), "t", b"a")),
+    );
+    net.inject(
+        A,
+        B,
+        &Message::Gossip(chunk(x, 201, part(200, 1, 2), "u", b"b")),
+    );
+    assert_eq!(
+        net.stats(B).bad_broadcast_messages,
+        bad_headers.len() as u64 + 2
+    );
+    assert!(net.delivered(B).is_empty(), "{:?}", net.delivered(B));
+
+    // A consistent payload, chunks out of order, is reassembled in index order, once.
+    net.inject(
+        A,
+        B,
+        &Message::Gossip(chunk(x, 301, part(300, 1, 2), "t", b"world")),
+    );
+    net.inject(
+        A,
+        B,
+        &Message::Gossip(chunk(x, 300, part(300, 0, 2), "t", b"hello ")),
+    );
+    net.inject(
+        C,
+        B,
+        &Message::Gossip(chunk(x, 300, part(300, 0, 2), "t", b"hello ")),
+    );
+    assert_eq!(
+        net.delivered(B),
+        vec![("t".into(), x, 300, b"hello world".to_vec())]
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Topics and payloads
+
+#[test]
+fn empty_or_overlong_topics_are_refused_by_every_command() {
+    let mut net = Net::star(2);
+    let now = net.now;
+    let max_len = net.nodes[A].config().limits.max_topic_len;
+    let long = "x".repeat(max_len + 1);
+    let huge = "y".repeat(10 * KIB);
+    let before = net.stats(A);
+    for bad in ["", long.as_str(), huge.as_str()] {
+        let n = &mut net.nodes[A];
+        assert!(matches!(
+            n.subscribe(bad, now),
+            Err(CommandError::TopicInvalid(_))
+        ));
+        assert!(matches!(
+            n.subscribe_for(bad, Duration::from_secs(5), now),
+            Err(CommandError::TopicInvalid(_))
+        ));
+        assert!(matches!(
+            n.publish(bad, b"x".to_vec(), now),
+            Err(CommandError::TopicInvalid(_))
+        ));
+        assert!(matches!(
+            n.request_history(bad, Duration::from_secs(5), now),
+            Err(CommandError::TopicInvalid(_))
+        ));
+        assert!(net.drain(A).is_empty(), "a refused command outputs nothing");
+    }
+    assert!(net.nodes[A].subscriptions().is_empty());
+    assert_eq!(net.stats(A), before);
+    assert!(
+        net.nodes[A].subscribe("z".repeat(max_len), now).is_ok(),
+        "max_topic_len is allowed"
+    );
+}
+
+#[test]
+fn subscriptions_beyond_max_subscriptions_are_refused() {
+    let mut net = Net::star(2);
+    let now = net.now;
+    let max = net.nodes[A].config().limits.max_subscriptions;
+    for i in 0..max {
+        net.nodes[A].subscribe(format!("topic-{i}"), now).unwrap();
+    }
+    assert_eq!(
+        net.nodes[A].subscribe("one-too-many", now),
+        Err(CommandError::TopicInvalid("too many subscriptions"))
+    );
+    assert!(
+        net.nodes[A].subscribe("topic-0", now).is_ok(),
+        "re-subscribing is not a new topic"
+    );
+    net.pump();
+    assert_eq!(net.nodes[A].subscriptions().len(), max);
+    let seen = net.nodes[B].member(&net.ids[A]).unwrap().topics;
+    assert_eq!(seen.len(), max, "B knows A's subscriptions from its record");
+    assert!(!seen.contains("one-too-many"));
+}
+
+#[test]
+fn subscriptions_never_make_a_record_over_max_record_size() {
+    let mut net = Net::star(2);
+    let now = net.now;
+    let len = net.nodes[A].config().limits.max_topic_len;
+    let max = net.nodes[A].config().limits.max_subscriptions;
+    let mut accepted = 0;
+    for i in 0..max {
+        // 64 topics of 128 bytes encode to more than the 8 KiB record limit.
+        let topic = format!("{i:03}{}", "t".repeat(len - 3));
+        match net.nodes[A].subscribe(topic, now) {
+            Ok(()) => accepted += 1,
+            Err(e) => assert!(matches!(e, CommandError::TopicInvalid(_)), "{e:?}"),
+        }
+    }
+    net.pump();
+    assert_eq!(net.stats(B).rejected_records, 0, "B refused A's own record");
+    assert_eq!(
+        net.nodes[B].member(&net.ids[A]).unwrap().topics.len(),
+        accepted
+    );
+}
+
+#[test]
+fn records_with_absurd_topics_are_dropped_and_counted() {
+    let mut net = Net::star(2);
+    let x = ident(99);
+    let limits = net.nodes[B].config().limits.clone();
+    let with_topics = |topics: Vec<String>| {
+        let mut r = record_with_meta(x.id(), 0, 1, &[]);
+        r.topics = topics.into_iter().collect();
+        Entry {
+            signed: SignedRecord::sign(r, &x),
+            claim: Claim::Alive,
+        }
+    };
+    let too_long = with_topics(vec!["l".repeat(limits.max_topic_len + 1)]);
+    let too_many = with_topics(
+        (0..=limits.max_subscriptions)
+            .map(|i| format!("t{i}"))
+            .collect(),
+    );
+    for e in [too_long, too_many] {
+        net.inject(A, B, &Message::Update { entries: vec![e] });
+    }
+    assert_eq!(net.stats(B).rejected_records, 2);
+    assert!(net.nodes[B].member(&x.id()).is_none());
+    // Within the limits the same stranger is accepted, subscriptions and all.
+    net.inject(
+        A,
+        B,
+        &Message::Update {
+            entries: vec![with_topics(vec!["ok".into()])],
+        },
+    );
+    let m = net.nodes[B].member(&x.id()).expect("accepted");
+    assert!(m.topics.contains("ok"));
+}
+
+#[test]
+fn incoming_gossip_with_an_absurd_topic_is_counted_and_not_delivered() {
+    let mut net = Net::star(3);
+    net.nodes[B].subscribe("t", net.now).unwrap();
+    net.pump();
+    let x = stranger();
+    let huge = "t".repeat(10 * KIB);
+    let before = net.stats(B);
+    for (seq, topic) in [(1, huge.as_str()), (2, "")] {
+        let outs = net.inject(A, B, &Message::Gossip(gossip(x, seq, topic, b"x")));
+        assert!(
+            transmits(&outs).is_empty(),
+            "neither forwarded nor pruned: {outs:?}"
+        );
+    }
+    let after = net.stats(B);
+    assert_eq!(
+        after.bad_broadcast_messages,
+        before.bad_broadcast_messages + 2
+    );
+    assert_eq!(after.gossip_received, before.gossip_received);
+    assert!(net.delivered(B).is_empty());
+    // Nor is it remembered as seen: the same ids with a sane topic are new messages.
+    net.inject(A, B, &Message::Gossip(gossip(x, 1, "t", b"fine")));
+    assert_eq!(net.delivered(B), vec![("t".into(), x, 1, b"fine".to_vec())]);
+    // A history request for an absurd topic is answered with nothing.
+    let outs = net.inject(
+        A,
+        B,
+        &Message::HistoryRequest {
+            topic: huge,
+            max_age_ms: u64::MAX,
+        },
+    );
+    assert!(transmits(&outs).is_empty());
+}
+
+#[test]
+fn a_payload_over_max_payload_is_refused_and_nothing_is_sent() {
+    let mut net = Net::star(2);
+    net.nodes[A].subscribe("t", net.now).unwrap();
+    net.pump();
+    let max = net.nodes[B].config().broadcast.max_payload;
+    assert_eq!(max, 256 * KIB);
+    let before = net.stats(B);
+    let r = net.nodes[B].publish("t", vec![7; max + 1], net.now);
+    assert_eq!(r, Err(CommandError::PayloadTooLarge { size: max + 1, max }));
+    assert!(net.drain(B).is_empty(), "no Transmit, no output at all");
+    assert_eq!(net.stats(B), before);
+
+    // Exactly max_payload goes out as 17 chunks of at most 16,384 − 512 − 128 bytes.
+    let data: Vec<u8> = (0..max).map(|i| (i % 251) as u8).collect();
+    let first = net.nodes[B].publish("t", data.clone(), net.now).unwrap();
+    net.pump();
+    let chunks: Vec<Gossip> = net
+        .frames(B, A)
+        .iter()
+        .filter_map(|s| match &s.msg {
+            Message::Gossip(g) => Some(g.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(chunks.len(), 17);
+    assert!(chunks.iter().all(|g| g.data.len() <= 16 * KIB - 512 - 128));
+    assert!(chunks
+        .iter()
+        .enumerate()
+        .all(|(i, g)| g.part == Some(part(first.seq, i as u16, 17))
+            && g.id.seq == first.seq + i as u64));
+    assert!(net.oversized.is_empty());
+    assert_eq!(
+        net.delivered(A),
+        vec![("t".into(), net.ids[B], first.seq, data)]
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Echoes, history replies, duplicates
+
+#[test]
+fn our_own_messages_echoed_back_are_ignored() {
+    let mut net = Net::star(3);
+    net.nodes[B].subscribe("t", net.now).unwrap();
+    net.pump();
+    let m = net.nodes[B]
+        .publish("t", b"mine".to_vec(), net.now)
+        .unwrap();
+    net.pump();
+    let echo = Gossip {
+        round: 1,
+        ..gossip(m.origin, m.seq, "t", b"mine")
+    };
+    let forged = gossip(m.origin, 999, "t", b"never published");
+    for g in [echo, forged] {
+        let outs = net.inject(A, B, &Message::Gossip(g));
+        // An echo is a duplicate: at most a Prune back to the link it came over, and no
+        // event or forward.
+        let only_prunes = outs.iter().all(|o| match o {
+            Output::Transmit { to, bytes } => {
+                *to == net.ids[A] && matches!(decode(bytes, 1 << 20), Ok(Message::Prune { .. }))
+            }
+            _ => false,
+        });
+        assert!(only_prunes, "no event, no forward: {outs:?}");
+    }
+    assert!(
+        net.delivered(B).is_empty(),
+        "a publisher never delivers its own messages"
+    );
+    // An announcement of our own ids is not grafted either.
+    net.inject(
+        A,
+        B,
+        &Message::IHave {
+            ids: vec![(id(m.origin, 1_000), 1)],
+        },
+    );
+    net.advance(Duration::from_secs(1));
+    assert!(net.grafts(B, A).is_empty());
+    assert_eq!(net.stats(B).ihave_dropped, 0);
+}
+
+#[test]
+fn our_own_messages_in_a_history_reply_are_not_counted_as_malformed() {
+    let mut net = Net::star(2);
+    net.nodes[A].subscribe("t", net.now).unwrap();
+    net.pump();
+    net.nodes[A]
+        .publish("t", b"mine".to_vec(), net.now)
+        .unwrap();
+    net.pump();
+    // A asks for the topic's history; B's answer rightly includes A's own message.
+    net.nodes[A]
+        .request_history("t", Duration::from_secs(60), net.now)
+        .unwrap();
+    net.pump();
+    assert!(net
+        .frames(B, A)
+        .iter()
+        .any(|s| matches!(&s.msg, Message::History { messages } if messages.len() == 1)));
+    assert!(net.delivered(A).is_empty());
+    assert_eq!(
+        net.stats(A).bad_broadcast_messages,
+        0,
+        "nothing malformed was received"
+    );
+}
+
+#[test]
+fn history_replies_with_malformed_items_are_counted_and_the_rest_delivered() {
+    let mut net = Net::star(3);
+    net.nodes[B].subscribe("t", net.now).unwrap();
+    net.pump();
+    let x = stranger();
+    let huge = "t".repeat(10 * KIB);
+    let messages = vec![
+        gossip(x, 1, "t", b"one"),
+        gossip(x, 2, &huge, b"absurd topic"),
+        gossip(x, 3, "", b"empty topic"),
+        chunk(x, 4, part(4, 0, 1), "t", b"bad chunk"),
+        gossip(x, 5, "t", b"five"),
+        gossip(x, 1, "t", b"one"),
+    ];
+    let before = net.stats(B);
+    let frames_to_c = net.frames(B, C).len();
+    net.inject(A, B, &Message::History { messages });
+    assert_eq!(
+        net.stats(B).bad_broadcast_messages,
+        before.bad_broadcast_messages + 3
+    );
+    let got: Vec<u64> = net.delivered(B).iter().map(|d| d.2).collect();
+    assert_eq!(got, vec![1, 5], "valid items delivered once, in order");
+    assert_eq!(
+        net.frames(B, C).len(),
+        frames_to_c,
+        "history is never forwarded"
+    );
+}
+
+#[test]
+fn the_same_gossip_over_two_links_is_delivered_once_and_prunes_the_second_sender() {
+    let mut net = Net::star(3);
+    net.nodes[B].subscribe("t", net.now).unwrap();
+    net.pump();
+    let x = stranger();
+    let g1 = gossip(x, 1, "t", b"once");
+    let outs = net.inject(A, B, &Message::Gossip(g1.clone()));
+    let sent = transmits(&outs);
+    assert!(
+        sent.iter().any(|(to, m)| *to == net.ids[C] && is_gossip(m)),
+        "new neighbors are eager: {sent:?}"
+    );
+    let outs = net.inject(C, B, &Message::Gossip(Gossip { round: 3, ..g1 }));
+    assert_eq!(
+        transmits(&outs),
+        vec![(net.ids[C], Message::Prune { origin: x })]
+    );
+    assert_eq!(net.delivered(B), vec![("t".into(), x, 1, b"once".to_vec())]);
+    assert_eq!(net.stats(B).gossip_duplicates, 1);
+
+    // C is lazy now: the next message reaches it as an IHave.
+    let outs = net.inject(A, B, &Message::Gossip(gossip(x, 2, "t", b"two")));
+    let to_c: Vec<Message> = transmits(&outs)
+        .into_iter()
+        .filter(|(to, _)| *to == net.ids[C])
+        .map(|(_, m)| m)
+        .collect();
+    assert_eq!(
+        to_c,
+        vec![Message::IHave {
+            ids: vec![(id(x, 2), 1)]
+        }]
+    );
+    // A first copy from a lazy peer puts it back in the tree.
+    net.inject(C, B, &Message::Gossip(gossip(x, 3, "t", b"three")));
+    let outs = net.inject(A, B, &Message::Gossip(gossip(x, 4, "t", b"four")));
+    assert!(transmits(&outs)
+        .iter()
+        .any(|(to, m)| *to == net.ids[C] && is_gossip(m)));
+    assert_eq!(net.delivered(B).len(), 4);
+
+    // The same bytes published twice are two messages.
+    let s1 = net.nodes[A]
+        .publish("t", b"same".to_vec(), net.now)
+        .unwrap();
+    let s2 = net.nodes[A]
+        .publish("t", b"same".to_vec(), net.now)
+        .unwrap();
+    net.pump();
+    assert_ne!(s1, s2);
+    let same: Vec<u64> = net
+        .delivered(B)
+        .iter()
+        .filter(|d| d.3 == b"same")
+        .map(|d| d.2)
+        .collect();
+    assert_eq!(same, vec![s1.seq, s2.seq]);
+}
+
+// ---------------------------------------------------------------------------------------
+// Pull repair, history requests, subscriptions with a time-to-live
+
+#[test]
+fn pull_offers_old_ids_the_neighbor_is_not_known_to_hold_once() {
+    let mut net = Net::star(2);
+    let t0 = net.now;
+    let mine = net.nodes[A].publish("t", b"a".to_vec(), t0).unwrap();
+    let theirs = net.nodes[B].publish("t", b"b".to_vec(), t0).unwrap();
+    net.pump();
+    net.advance(Duration::from_secs(8));
+    let offers: Vec<(Instant, Vec<MsgId>)> = net
+        .frames(A, B)
+        .iter()
+        .map(|s| (s.at, ihave_ids(&s.msg)))
+        .filter(|(_, ids)| !ids.is_empty())
+        .collect();
+    let with_mine: Vec<&(Instant, Vec<MsgId>)> = offers
+        .iter()
+        .filter(|(_, ids)| ids.contains(&mine))
+        .collect();
+    assert_eq!(with_mine.len(), 1, "offered once: {offers:?}");
+    let min_age = net.nodes[A].config().broadcast.pull_min_age;
+    assert!(with_mine[0].0 >= t0 + min_age, "not before pull_min_age");
+    assert!(
+        !offers.iter().any(|(_, ids)| ids.contains(&theirs)),
+        "B sent it: B holds it"
+    );
+    assert!(net.stats(A).pull_offers >= 1);
+    assert!(net.grafts(B, A).is_empty(), "B already had it");
+}
+
+#[test]
+fn pull_offers_fit_in_one_frame() {
+    let mut net = Net::star(2);
+    // 600 messages on 3 topics (history_per_topic keeps 256 per topic), all eagerly
+    // pushed to B, which never says it holds them: the next pull offers 512 of them.
+    for i in 0..600u32 {
+        let topic = format!("t{}", i % 3);
+        net.nodes[A]
+            .publish(topic, i.to_le_bytes().to_vec(), net.now)
+            .unwrap();
+    }
+    net.pump();
+    net.advance(Duration::from_secs(4));
+    assert!(net.stats(A).pull_offers >= 1);
+    let sizes: Vec<usize> = net.oversized.iter().map(|s| s.len).collect();
+    assert!(
+        sizes.is_empty(),
+        "frames over 16 KiB, refused by the receiver: {sizes:?}"
+    );
+}
+
+#[test]
+fn history_requests_go_to_at_most_two_neighbors_and_respect_max_age() {
+    let mut net = Net::star(4);
+    let t0 = net.now;
+    net.nodes[A].publish("t", b"old".to_vec(), t0).unwrap();
+    net.pump();
+    net.advance(Duration::from_secs(5));
+    net.nodes[A].publish("t", b"new".to_vec(), net.now).unwrap();
+    net.pump();
+    // The hub asks for the last 3 s: two of its three neighbors are asked.
+    net.nodes[B]
+        .request_history("t", Duration::from_secs(3), net.now)
+        .unwrap();
+    let outs = net.drain(B);
+    let asked: Vec<(PeerId, Message)> = transmits(&outs);
+    assert_eq!(asked.len(), 2, "{asked:?}");
+    assert!(asked.iter().all(|(_, m)| *m
+        == Message::HistoryRequest {
+            topic: "t".into(),
+            max_age_ms: 3_000
+        }));
+    net.route(B, outs);
+    net.pump();
+    let replies: Vec<Vec<Vec<u8>>> = net
+        .sent
+        .iter()
+        .filter_map(|s| match &s.msg {
+            Message::History { messages } if s.to == B => {
+                Some(messages.iter().map(|g| g.data.clone()).collect())
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(replies.len(), 2);
+    assert!(
+        replies.iter().all(|r| r == &vec![b"new".to_vec()]),
+        "only the last 3 s: {replies:?}"
+    );
+}
+
+#[test]
+fn a_late_subscriber_gets_what_it_missed_from_history() {
+    let mut net = Net::star(2);
+    net.nodes[A]
+        .publish("t", b"before".to_vec(), net.now)
+        .unwrap();
+    net.pump();
+    assert!(net.delivered(B).is_empty(), "B was not subscribed");
+    net.advance(Duration::from_secs(2));
+    net.nodes[B].subscribe("t", net.now).unwrap();
+    net.nodes[B]
+        .request_history("t", Duration::from_secs(60), net.now)
+        .unwrap();
+    net.pump();
+    assert_eq!(
+        net.delivered(B).len(),
+        1,
+        "B subscribed, asked for the last minute, and got nothing"
+    );
+}
+
+#[test]
+fn a_subscription_with_a_ttl_ends_by_itself() {
+    let mut net = Net::star(2);
+    net.nodes[B]
+        .subscribe_for("t", Duration::from_secs(2), net.now)
+        .unwrap();
+    net.pump();
+    assert!(net.nodes[A]
+        .member(&net.ids[B])
+        .unwrap()
+        .topics
+        .contains("t"));
+    net.nodes[A]
+        .publish("t", b"during".to_vec(), net.now)
+        .unwrap();
+    net.pump();
+    net.advance(Duration::from_millis(2_300));
+    assert!(net.nodes[B].subscriptions().is_empty());
+    assert!(
+        net.nodes[A].member(&net.ids[B]).unwrap().topics.is_empty(),
+        "the record says so too"
+    );
+    net.nodes[A]
+        .publish("t", b"after".to_vec(), net.now)
+        .unwrap();
+    net.pump();
+    let got: Vec<Vec<u8>> = net.delivered(B).into_iter().map(|d| d.3).collect();
+    assert_eq!(got, vec![b"during".to_vec()]);
+}
+
+#[test]
+fn a_restarted_node_is_heard_again() {
+    let mut net = Net::star(2);
+    net.nodes[B].subscribe("t", net.now).unwrap();
+    net.pump();
+    net.nodes[A]
+        .publish("t", b"first life".to_vec(), net.now)
+        .unwrap();
+    net.pump();
+    // A's process restarts with the same identity, and joins again through B.
+    let a = net.ids[A];
+    net.nodes[B].handle_disconnected(a, net.now);
+    net.pump();
+    net.advance(Duration::from_secs(5));
+    let config = net.nodes[A].config().clone();
+    net.nodes[A] = Node::new(ident(A as u8 + 1), config, 7, net.now);
+    let hub = net.ids[B];
+    net.nodes[A].join(vec![hub], net.now);
+    net.pump();
+    net.advance(Duration::from_secs(5));
+    assert!(net.nodes[B].neighbors().contains(&a), "A is back");
+    net.nodes[A]
+        .publish("t", b"second life".to_vec(), net.now)
+        .unwrap();
+    net.pump();
+    let got: Vec<Vec<u8>> = net.delivered(B).into_iter().map(|d| d.3).collect();
+    assert_eq!(got, vec![b"first life".to_vec(), b"second life".to_vec()]);
+}

@@ -1,0 +1,365 @@
+//! # rumor-signal-proto
+//!
+//! The messages between a Rumor peer and the `rumor-signal` server, as JSON text frames
+//! over a WebSocket (`GET /ws`). Both the server and every driver (the native one in
+//! `rumor-signal`, the browser one in `rumor-wasm`) import these types, so there is exactly
+//! one definition of the protocol. docs/signaling.md describes it for people.
+//!
+//! A session, in short:
+//!
+//! 1. The server sends [`ServerMessage::Hello`] with [`PROTOCOL_VERSION`] and a fresh nonce.
+//! 2. The client sends [`ClientMessage::Join`]: a room name, its `PeerId` (hex ed25519 public
+//!    key) and its signature over [`join_challenge`]`(nonce)`.
+//! 3. The server answers [`ServerMessage::Joined`] with some current members to contact
+//!    (the room's seed peer first), or an [`ServerMessage::Error`] and a close.
+//! 4. Either way after that, [`ClientMessage::Signal`] `{ to, data }` is relayed to `to` in the
+//!    same room as [`ServerMessage::Signal`] `{ from, data }`, `from` stamped by the server.
+//!
+//! `data` is opaque to the server. Rumor's drivers put a [`PeerSignal`] in it (SDP offers,
+//! answers and trickled ICE candidates for one WebRTC session).
+//!
+//! This crate depends on serde only, so it builds for `wasm32-unknown-unknown`.
+
+#![forbid(unsafe_code)]
+
+use serde::{Deserialize, Serialize};
+
+/// Version of the signaling protocol, sent in [`ServerMessage::Hello`]. A client that does
+/// not know this version should close the connection.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// Bytes in a server nonce (sent as 64 lowercase hex characters).
+pub const NONCE_LEN: usize = 32;
+
+/// The bytes a client signs to prove its `PeerId`: the ASCII text
+/// `rumor-signal/1 join ` followed by the nonce exactly as the server sent it (hex).
+///
+/// ```
+/// assert_eq!(rumor_signal_proto::join_challenge("ab01"), b"rumor-signal/1 join ab01".to_vec());
+/// ```
+pub fn join_challenge(nonce_hex: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(20 + nonce_hex.len());
+    out.extend_from_slice(b"rumor-signal/1 join ");
+    out.extend_from_slice(nonce_hex.as_bytes());
+    out
+}
+
+/// A message from a client to the server. JSON object tagged by `"type"`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientMessage {
+    /// Join a room, proving ownership of `peer`. Sent once, after [`ServerMessage::Hello`].
+    Join {
+        /// Room name: 1 to 64 bytes of ASCII letters, digits, `-`, `_` and `.`.
+        room: String,
+        /// The client's `PeerId`: its ed25519 public key as 64 lowercase hex characters.
+        peer: String,
+        /// ed25519 signature over [`join_challenge`]`(nonce)`, 128 hex characters.
+        signature: String,
+    },
+    /// Relay `data` to the member `to` of the same room.
+    Signal {
+        /// The recipient's `PeerId` (64 hex characters).
+        to: String,
+        /// Anything; relayed unchanged. Rumor drivers send a [`PeerSignal`].
+        data: serde_json::Value,
+    },
+    /// Keep-alive from clients that cannot send WebSocket pings (browsers); answered by
+    /// [`ServerMessage::Pong`] with the same `nonce`. Counts toward the rate limit.
+    Ping {
+        /// Echoed back.
+        #[serde(default)]
+        nonce: u64,
+    },
+}
+
+/// A message from the server to a client. JSON object tagged by `"type"`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerMessage {
+    /// First message on every connection.
+    Hello {
+        /// [`PROTOCOL_VERSION`] of the server.
+        version: u32,
+        /// Fresh random nonce (64 hex characters) to sign with [`join_challenge`].
+        nonce: String,
+        /// Limits the client must respect.
+        limits: ServerLimits,
+    },
+    /// The join succeeded.
+    Joined {
+        /// The room joined.
+        room: String,
+        /// The client's own `PeerId`, as verified.
+        peer: String,
+        /// Some current members to contact (the seed peer first, when the server runs one),
+        /// never the client itself. Empty when the client is alone.
+        members: Vec<MemberInfo>,
+    },
+    /// A relayed signal; `from` is set by the server and is always a member of the room.
+    Signal {
+        /// The sender's `PeerId` (64 hex characters).
+        from: String,
+        /// What the sender put in [`ClientMessage::Signal`]`::data`, unchanged.
+        data: serde_json::Value,
+    },
+    /// Answer to [`ClientMessage::Ping`].
+    Pong {
+        /// The ping's nonce.
+        nonce: u64,
+    },
+    /// Something was refused. If [`ErrorCode::is_fatal`], the server closes the connection
+    /// right after with [`ErrorCode::close_code`].
+    Error {
+        /// Machine-readable reason.
+        code: ErrorCode,
+        /// A sentence a person can act on.
+        message: String,
+        /// For [`ErrorCode::UnknownPeer`]: the `to` of the signal that could not be delivered.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        to: Option<String>,
+    },
+}
+
+/// Limits announced in [`ServerMessage::Hello`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerLimits {
+    /// Largest text frame accepted, in bytes.
+    pub max_frame_bytes: usize,
+    /// Messages per second allowed on average per connection.
+    pub max_msgs_per_sec: u32,
+    /// Messages allowed in a burst above the average rate.
+    pub burst: u32,
+    /// Milliseconds allowed between connecting and a successful join.
+    pub handshake_timeout_ms: u64,
+    /// Milliseconds of silence (no frame at all, pongs included) after which the server closes.
+    pub idle_timeout_ms: u64,
+}
+
+/// One room member in [`ServerMessage::Joined`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberInfo {
+    /// The member's `PeerId` (64 hex characters).
+    pub peer: String,
+    /// `"seed"` for the server's own seed peer, `"peer"` for everyone else.
+    pub role: String,
+}
+
+/// Why the server refused something. Serialized in snake_case (`"bad_json"`, ...).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// A text frame that is not JSON, or JSON that is not a valid message. Fatal.
+    BadJson,
+    /// A JSON object whose `type` is not a known client message. Fatal.
+    UnknownType,
+    /// A binary frame: only text frames are spoken. Fatal.
+    BinaryFrame,
+    /// A frame larger than `max_frame_bytes`. Fatal.
+    FrameTooLarge,
+    /// A message that is well-formed but invalid (bad hex, bad room name). Fatal.
+    BadRequest,
+    /// `signal` before `join`, or a second `join`. Fatal.
+    BadState,
+    /// The signature does not verify for that `PeerId` over the nonce challenge. Fatal.
+    BadSignature,
+    /// Another connection in the room already uses this `PeerId`. Fatal.
+    PeerIdInUse,
+    /// The room already has `max_peers_per_room` clients. Fatal.
+    RoomFull,
+    /// The server already has `max_rooms` rooms. Fatal.
+    TooManyRooms,
+    /// The server already holds `max_connections` connections. Fatal.
+    ServerFull,
+    /// More messages than the rate limit allows. Fatal.
+    RateLimited,
+    /// No successful `join` within the handshake timeout. Fatal.
+    HandshakeTimeout,
+    /// Nothing received within the idle timeout. Fatal.
+    IdleTimeout,
+    /// The client did not read fast enough and its send queue filled. Fatal (sent on a
+    /// best-effort basis: the socket is usually too full to carry it).
+    SlowReader,
+    /// The `to` of a signal is not a member of the sender's room. Not fatal.
+    UnknownPeer,
+    /// The server is shutting down. Fatal.
+    ShuttingDown,
+}
+
+impl ErrorCode {
+    /// True when the server closes the connection after sending this error.
+    pub fn is_fatal(self) -> bool {
+        !matches!(self, ErrorCode::UnknownPeer)
+    }
+
+    /// The WebSocket close code the server closes with after this error
+    /// (RFC 6455 §7.4.1 codes, 4xxx for the ones the RFC lacks).
+    pub fn close_code(self) -> u16 {
+        match self {
+            ErrorCode::BadJson | ErrorCode::UnknownType | ErrorCode::BadRequest => 1007,
+            ErrorCode::BinaryFrame => 1003,
+            ErrorCode::FrameTooLarge => 1009,
+            ErrorCode::BadState | ErrorCode::BadSignature | ErrorCode::PeerIdInUse => 1008,
+            ErrorCode::RoomFull | ErrorCode::TooManyRooms | ErrorCode::ServerFull => 1013,
+            ErrorCode::RateLimited => 4029,
+            ErrorCode::HandshakeTimeout => 4008,
+            ErrorCode::IdleTimeout => 4000,
+            ErrorCode::SlowReader => 4001,
+            ErrorCode::UnknownPeer => 1000,
+            ErrorCode::ShuttingDown => 1001,
+        }
+    }
+
+    /// Every code, for documentation and metrics.
+    pub const ALL: [ErrorCode; 17] = [
+        ErrorCode::BadJson,
+        ErrorCode::UnknownType,
+        ErrorCode::BinaryFrame,
+        ErrorCode::FrameTooLarge,
+        ErrorCode::BadRequest,
+        ErrorCode::BadState,
+        ErrorCode::BadSignature,
+        ErrorCode::PeerIdInUse,
+        ErrorCode::RoomFull,
+        ErrorCode::TooManyRooms,
+        ErrorCode::ServerFull,
+        ErrorCode::RateLimited,
+        ErrorCode::HandshakeTimeout,
+        ErrorCode::IdleTimeout,
+        ErrorCode::SlowReader,
+        ErrorCode::UnknownPeer,
+        ErrorCode::ShuttingDown,
+    ];
+
+    /// The snake_case name used on the wire and as the `reason` metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::BadJson => "bad_json",
+            ErrorCode::UnknownType => "unknown_type",
+            ErrorCode::BinaryFrame => "binary_frame",
+            ErrorCode::FrameTooLarge => "frame_too_large",
+            ErrorCode::BadRequest => "bad_request",
+            ErrorCode::BadState => "bad_state",
+            ErrorCode::BadSignature => "bad_signature",
+            ErrorCode::PeerIdInUse => "peer_id_in_use",
+            ErrorCode::RoomFull => "room_full",
+            ErrorCode::TooManyRooms => "too_many_rooms",
+            ErrorCode::ServerFull => "server_full",
+            ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::HandshakeTimeout => "handshake_timeout",
+            ErrorCode::IdleTimeout => "idle_timeout",
+            ErrorCode::SlowReader => "slow_reader",
+            ErrorCode::UnknownPeer => "unknown_peer",
+            ErrorCode::ShuttingDown => "shutting_down",
+        }
+    }
+}
+
+/// What Rumor drivers put in a signal's `data`: one step of setting up the WebRTC
+/// connection for one session between two peers. JSON object tagged by `"kind"`.
+///
+/// Every connection attempt has a `session` number chosen by the offerer; answers and
+/// candidates carry it so that late messages of an abandoned attempt are ignored.
+/// The offerer creates one ordered, reliable data channel labelled [`DATA_CHANNEL_LABEL`]
+/// before its offer; the answerer receives it in-band (`ondatachannel`). (Not a negotiated
+/// channel: webrtc-rs 0.21.1 loses a message that arrives on a negotiated channel right as
+/// the SCTP association comes up.)
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum PeerSignal {
+    /// An SDP offer opening session `session`.
+    Offer {
+        /// Chosen by the offerer; any number (kept below 2^53 for JavaScript).
+        session: u64,
+        /// The offer's SDP text.
+        sdp: String,
+    },
+    /// The SDP answer to the offer of `session`.
+    Answer {
+        /// The session answered.
+        session: u64,
+        /// The answer's SDP text.
+        sdp: String,
+    },
+    /// One trickled ICE candidate for `session` (as in `RTCIceCandidateInit`).
+    Candidate {
+        /// The session this candidate belongs to.
+        session: u64,
+        /// The candidate attribute, e.g. `candidate:1 1 udp 2130706431 127.0.0.1 50000 typ host`.
+        candidate: String,
+        /// `sdpMid` of the candidate, if any.
+        #[serde(default, rename = "sdpMid")]
+        sdp_mid: Option<String>,
+        /// `sdpMLineIndex` of the candidate, if any.
+        #[serde(default, rename = "sdpMLineIndex")]
+        sdp_mline_index: Option<u16>,
+    },
+}
+
+/// Label of the one data channel Rumor peers open per connection (created by the offerer).
+pub const DATA_CHANNEL_LABEL: &str = "rumor";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_messages_round_trip_with_documented_shape() {
+        let join = ClientMessage::Join {
+            room: "lobby".into(),
+            peer: "ab".repeat(32),
+            signature: "cd".repeat(64),
+        };
+        let text = serde_json::to_string(&join).unwrap();
+        assert!(
+            text.starts_with(r#"{"type":"join","room":"lobby""#),
+            "{text}"
+        );
+        assert_eq!(serde_json::from_str::<ClientMessage>(&text).unwrap(), join);
+
+        let sig: ClientMessage =
+            serde_json::from_str(r#"{"type":"signal","to":"x","data":{"a":1}}"#).unwrap();
+        assert_eq!(
+            sig,
+            ClientMessage::Signal {
+                to: "x".into(),
+                data: serde_json::json!({"a": 1})
+            }
+        );
+        assert!(serde_json::from_str::<ClientMessage>(r#"{"type":"nope"}"#).is_err());
+    }
+
+    #[test]
+    fn server_error_shape_and_codes() {
+        let e = ServerMessage::Error {
+            code: ErrorCode::RateLimited,
+            message: "slow down".into(),
+            to: None,
+        };
+        assert_eq!(
+            serde_json::to_string(&e).unwrap(),
+            r#"{"type":"error","code":"rate_limited","message":"slow down"}"#
+        );
+        for code in ErrorCode::ALL {
+            let json = serde_json::to_string(&code).unwrap();
+            assert_eq!(json, format!("\"{}\"", code.as_str()));
+            assert!((1000..5000).contains(&code.close_code()));
+        }
+        assert!(!ErrorCode::UnknownPeer.is_fatal());
+        assert!(ErrorCode::BadSignature.is_fatal());
+    }
+
+    #[test]
+    fn peer_signal_shape() {
+        let c = PeerSignal::Candidate {
+            session: 7,
+            candidate: "candidate:1 1 udp 1 127.0.0.1 9 typ host".into(),
+            sdp_mid: Some("0".into()),
+            sdp_mline_index: Some(0),
+        };
+        let v = serde_json::to_value(&c).unwrap();
+        assert_eq!(v["kind"], "candidate");
+        assert_eq!(v["sdpMid"], "0");
+        assert_eq!(serde_json::from_value::<PeerSignal>(v).unwrap(), c);
+    }
+}

@@ -1,0 +1,112 @@
+//! Real WebRTC, native to native, on 127.0.0.1 only and without STUN: three native peers
+//! join a room through the server; with the seed peer they form one group in which all
+//! four know all four with their metadata; one leaves gracefully and the others see it.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use rumor_core::{MemberState, PeerId};
+use rumor_signal::peer::{NativePeer, PeerOptions};
+use rumor_signal::Config;
+
+/// Generous: connection setup is about half a second per WebRTC link on this machine.
+const GROUP_PATIENCE: Duration = Duration::from_secs(60);
+
+fn alive_with_meta(peer: &NativePeer, names: &[(PeerId, String)]) -> bool {
+    let members = peer.members();
+    let alive: Vec<_> = members
+        .iter()
+        .filter(|m| m.state == MemberState::Alive)
+        .collect();
+    if alive.len() != 4 {
+        return false;
+    }
+    let seeds = alive
+        .iter()
+        .filter(|m| m.meta.get("role").map(String::as_str) == Some("seed"))
+        .count();
+    seeds == 1
+        && names.iter().all(|(id, name)| {
+            alive
+                .iter()
+                .any(|m| m.id == *id && m.meta.get("name") == Some(name))
+        })
+}
+
+async fn wait_until(what: &str, peers: &[NativePeer], mut check: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + GROUP_PATIENCE;
+    while !check() {
+        if tokio::time::Instant::now() >= deadline {
+            for p in peers {
+                eprintln!("peer {}: neighbors {:?}", p.id(), p.neighbors());
+                for m in p.members() {
+                    eprintln!("    {} {:?} {:?}", m.id, m.state, m.meta);
+                }
+            }
+            panic!("timed out after {GROUP_PATIENCE:?} waiting for: {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_native_peers_and_the_seed_form_one_group() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+    let started = std::time::Instant::now();
+    let server = TestServer::start(Config::default()).await; // seed on, WebRTC on 127.0.0.1
+    let mut peers = Vec::new();
+    let mut names = Vec::new();
+    for n in 1..=3u8 {
+        let name = format!("native-{n}");
+        let options = PeerOptions {
+            meta: vec![("name".into(), name.clone())],
+            ..PeerOptions::default()
+        };
+        let peer = NativePeer::join(&server.url(), "group", identity(n), options)
+            .await
+            .expect("join through the server");
+        names.push((peer.id(), name));
+        peers.push(peer);
+    }
+
+    for (i, peer) in peers.iter().enumerate() {
+        wait_until(
+            &format!("peer {i} knows all four with metadata"),
+            &peers,
+            || alive_with_meta(peer, &names),
+        )
+        .await;
+        assert!(
+            !peer.neighbors().is_empty(),
+            "peer {i} has WebRTC neighbors"
+        );
+    }
+    assert_eq!(server.handle.counts().seeds, 1);
+    eprintln!("one group of four after {:?}", started.elapsed());
+
+    // The last one leaves gracefully; the other two see it leave.
+    let leaver = peers.pop().unwrap();
+    let gone = leaver.id();
+    leaver.leave().await;
+    for (i, peer) in peers.iter().enumerate() {
+        wait_until(&format!("peer {i} sees the leave"), &peers, || {
+            peer.member(&gone).map(|m| m.state) == Some(MemberState::Left)
+        })
+        .await;
+    }
+    eprintln!("leave seen by both after {:?}", started.elapsed());
+    eventually("the leaver's signaling connection closes", || {
+        server.handle.counts().peers == 2
+    })
+    .await;
+
+    for peer in peers {
+        peer.leave().await;
+    }
+    server.shutdown().await;
+}

@@ -1,0 +1,239 @@
+//! The broadcast benchmark: reliability, relative message redundancy (RMR), last delivery
+//! hop (LDH) and delivery latency, for Rumor's Plumtree and for iroh-gossip's, in the same
+//! simulated network with the same seeds.
+
+use std::collections::BTreeMap;
+
+use rumor_core::{Config, Instant};
+use serde::Serialize;
+
+use crate::rumor_peer::{MemoVerifier, RumorPeer, SharedRegistry};
+use crate::sim::{Idx, NetConfig, Peer, Seen, Sim};
+
+/// One row of `target/bench/broadcast.json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    /// `rumor` or `iroh-gossip`.
+    #[serde(rename = "impl")]
+    pub implementation: String,
+    /// Group size at the start.
+    pub n: usize,
+    /// `single`, `multi10`, `loss10`, `massfail80` or `massfail95`.
+    pub scenario: String,
+    /// Fraction of expected deliveries made.
+    pub reliability: f64,
+    /// Payload receptions / (receivers × messages) − 1.
+    pub rmr: f64,
+    /// Last delivery hop: for each message the hop count of its farthest delivery,
+    /// averaged over messages (the Plumtree paper's definition).
+    pub ldh: f64,
+    /// The largest hop count of any delivery.
+    pub max_hops: u16,
+    /// Median delivery latency, ms.
+    pub p50_ms: u64,
+    /// 99th percentile delivery latency, ms.
+    pub p99_ms: u64,
+}
+
+/// A broadcast implementation the benchmark can drive.
+pub trait Broadcaster {
+    /// The simulator peer type.
+    type P: Peer;
+    /// Name in the `impl` column.
+    const NAME: &'static str;
+    /// Starts node `idx`, joining through `via` (none for the first node).
+    fn spawn(&mut self, sim: &mut Sim<Self::P>, idx: Idx, via: Option<Idx>);
+    /// Node `idx` broadcasts its `k`-th message; returns the sequence number deliveries
+    /// of it will report.
+    fn publish(&mut self, sim: &mut Sim<Self::P>, idx: Idx, k: u64) -> u64;
+}
+
+/// Rumor's Plumtree, every node subscribed to one topic.
+#[derive(Default)]
+pub struct RumorBroadcast {
+    registry: SharedRegistry,
+    verifier: MemoVerifier,
+}
+
+impl Broadcaster for RumorBroadcast {
+    type P = RumorPeer;
+    const NAME: &'static str = "rumor";
+    fn spawn(&mut self, sim: &mut Sim<RumorPeer>, idx: Idx, via: Option<Idx>) {
+        let now = sim.now();
+        let peer = RumorPeer::build(
+            1,
+            idx,
+            Config::default(),
+            now,
+            &self.verifier,
+            self.registry.clone(),
+        );
+        let seeds: Vec<_> = via.into_iter().map(|v| peer.id_of(v)).collect();
+        sim.start(idx, peer, |p, now, acts, seen| {
+            let t = Instant::from_millis(now);
+            p.node.subscribe("bench", t).expect("valid topic");
+            p.node.join(seeds, t);
+            p.drain(now, acts, seen);
+        });
+    }
+    fn publish(&mut self, sim: &mut Sim<RumorPeer>, idx: Idx, k: u64) -> u64 {
+        let mut seq = 0;
+        sim.with(idx, |p, now, acts, seen| {
+            let data = k.to_le_bytes().repeat(8);
+            seq = p
+                .node
+                .publish("bench", data, Instant::from_millis(now))
+                .expect("small payload")
+                .seq;
+            p.drain(now, acts, seen);
+        });
+        seq
+    }
+}
+
+/// Measures one scenario: `plan` lists (sender, k) publishes, `gap_ms` apart per round.
+fn scenario<B: Broadcaster>(
+    b: &mut B,
+    sim: &mut Sim<B::P>,
+    name: &str,
+    n: usize,
+    rounds: &[Vec<Idx>],
+    gap_ms: u64,
+) -> Row {
+    let start_obs = sim.observations.len();
+    let mut published: BTreeMap<(Idx, u64), u64> = BTreeMap::new();
+    let mut counters: BTreeMap<Idx, u64> = BTreeMap::new();
+    let mut expected = 0usize;
+    for round in rounds {
+        for &s in round {
+            if !sim.is_up(s) {
+                continue;
+            }
+            let k = counters.entry(s).or_insert(0);
+            *k += 1;
+            let seq = b.publish(sim, s, *k);
+            published.insert((s, seq), sim.now());
+            expected += sim.up().len() - 1;
+        }
+        sim.run_for(gap_ms);
+    }
+    sim.run_for(10_000);
+    let receivers_per_msg: Vec<usize> = vec![sim.up().len().saturating_sub(1)];
+    let mut delivered = 0usize;
+    let mut receptions = 0u64;
+    let mut per_msg_max: BTreeMap<(Idx, u64), u16> = BTreeMap::new();
+    let mut latencies = Vec::new();
+    let mut once: BTreeMap<(Idx, Idx, u64), ()> = BTreeMap::new();
+    for o in &sim.observations[start_obs..] {
+        match o.seen {
+            Seen::Delivered { seq, hops } => {
+                if let Some(t0) = published.get(&(o.subject, seq)) {
+                    if once.insert((o.observer, o.subject, seq), ()).is_none()
+                        && sim.is_up(o.observer)
+                    {
+                        delivered += 1;
+                        let m = per_msg_max.entry((o.subject, seq)).or_insert(0);
+                        *m = (*m).max(hops);
+                        latencies.push(o.time - t0);
+                    }
+                }
+            }
+            Seen::PayloadReceived => receptions += 1,
+            _ => {}
+        }
+    }
+    latencies.sort_unstable();
+    let max_hops = per_msg_max.values().copied().max().unwrap_or(0);
+    let ldh =
+        per_msg_max.values().map(|h| *h as f64).sum::<f64>() / per_msg_max.len().max(1) as f64;
+    let pct = |p: f64| {
+        latencies
+            .get(((latencies.len() as f64 - 1.0) * p).round() as usize)
+            .copied()
+            .unwrap_or(0)
+    };
+    let useful = expected.max(1) as f64;
+    let _ = receivers_per_msg;
+    Row {
+        implementation: B::NAME.into(),
+        n,
+        scenario: name.into(),
+        reliability: delivered as f64 / useful,
+        rmr: receptions as f64 / useful - 1.0,
+        ldh,
+        max_hops,
+        p50_ms: pct(0.5),
+        p99_ms: pct(0.99),
+    }
+}
+
+/// Builds a group of `n` and runs every scenario on it in turn.
+pub fn run<B: Broadcaster + Default>(
+    n: usize,
+    seed: u64,
+    multi: bool,
+    progress: &mut dyn FnMut(&str),
+) -> Vec<Row> {
+    let mut b = B::default();
+    let mut sim: Sim<B::P> = Sim::new(seed, NetConfig::default());
+    let gap = if n >= 1_000 { 5 } else { 20 };
+    for i in 0..n {
+        let idx = sim.reserve();
+        b.spawn(&mut sim, idx, (i > 0).then_some(0));
+        sim.run_for(gap);
+    }
+    sim.run_for(20_000);
+    progress(&format!("{} n={n}: group built", B::NAME));
+    let mut rows = Vec::new();
+    let sender = n / 3;
+    let single: Vec<Vec<Idx>> = (0..50).map(|_| vec![sender]).collect();
+    rows.push(scenario(&mut b, &mut sim, "single", n, &single, 100));
+    if multi {
+        let senders: Vec<Idx> = (0..10).map(|i| (i * n / 10 + 7) % n).collect();
+        let multi10: Vec<Vec<Idx>> = (0..10).map(|_| senders.clone()).collect();
+        rows.push(scenario(&mut b, &mut sim, "multi10", n, &multi10, 100));
+    }
+    sim.net.loss = 0.10;
+    rows.push(scenario(&mut b, &mut sim, "loss10", n, &single, 100));
+    sim.net.loss = 0.0;
+    sim.run_for(10_000);
+    for (name, dead) in [("massfail80", n * 80 / 100), ("massfail95", n * 95 / 100)] {
+        while n - sim.up().len() < dead {
+            let i = (sim.random() % n as u64) as usize;
+            if sim.is_up(i) && i != 0 {
+                sim.crash(i);
+            }
+        }
+        sim.run_for(10_000);
+        let survivor = sim.up()[sim.up().len() / 2];
+        let plan: Vec<Vec<Idx>> = (0..20).map(|_| vec![survivor]).collect();
+        rows.push(scenario(&mut b, &mut sim, name, n, &plan, 100));
+    }
+    for r in &rows {
+        progress(&format!(
+            "{} n={n} {}: reliability {:.4}, RMR {:.3}, LDH {:.1} (max {}), p50 {} ms, p99 {} ms",
+            r.implementation,
+            r.scenario,
+            r.reliability,
+            r.rmr,
+            r.ldh,
+            r.max_hops,
+            r.p50_ms,
+            r.p99_ms
+        ));
+    }
+    rows
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn small_run_delivers_everything() {
+        let rows = run::<RumorBroadcast>(30, 1, true, &mut |_| {});
+        let single = rows.iter().find(|r| r.scenario == "single").unwrap();
+        assert_eq!(single.reliability, 1.0, "{single:?}");
+        assert!(single.ldh >= 1.0 && single.max_hops >= 1);
+    }
+}
