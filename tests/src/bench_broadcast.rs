@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use rumor_core::{Config, Instant};
 use serde::Serialize;
 
+use crate::iroh_peer::{IrohPeer, Transport};
 use crate::rumor_peer::{MemoVerifier, RumorPeer, SharedRegistry};
 use crate::sim::{Idx, NetConfig, Peer, Seen, Sim};
 
@@ -22,7 +23,8 @@ pub struct Row {
     pub scenario: String,
     /// Fraction of expected deliveries made.
     pub reliability: f64,
-    /// Payload receptions / (receivers × messages) − 1.
+    /// Payload receptions / deliveries made − 1 (the paper's m / (n − 1) − 1, counted over
+    /// the receivers that did receive).
     pub rmr: f64,
     /// Last delivery hop: for each message the hop count of its farthest delivery,
     /// averaged over messages (the Plumtree paper's definition).
@@ -79,7 +81,7 @@ impl Broadcaster for RumorBroadcast {
     fn publish(&mut self, sim: &mut Sim<RumorPeer>, idx: Idx, k: u64) -> u64 {
         let mut seq = 0;
         sim.with(idx, |p, now, acts, seen| {
-            let data = k.to_le_bytes().repeat(8);
+            let data = k.to_le_bytes().repeat(PAYLOAD_LEN / 8);
             seq = p
                 .node
                 .publish("bench", data, Instant::from_millis(now))
@@ -91,6 +93,32 @@ impl Broadcaster for RumorBroadcast {
     }
 }
 
+/// iroh-gossip's `proto` state machine over simulated connections, as its own network
+/// layer runs it (a crashed peer is noticed when its connection closes).
+#[derive(Default)]
+pub struct IrohBroadcast;
+
+impl Broadcaster for IrohBroadcast {
+    type P = IrohPeer;
+    const NAME: &'static str = "iroh-gossip";
+    fn spawn(&mut self, sim: &mut Sim<IrohPeer>, idx: Idx, via: Option<Idx>) {
+        let now = sim.now();
+        let peer = IrohPeer::with_transport(idx, 1, now, Transport::Connections);
+        sim.start(idx, peer, |p, now, acts, seen| {
+            p.join(via.into_iter().collect(), now, acts, seen);
+        });
+    }
+    fn publish(&mut self, sim: &mut Sim<IrohPeer>, idx: Idx, k: u64) -> u64 {
+        sim.with(idx, |p, now, acts, seen| {
+            p.broadcast(k, PAYLOAD_LEN, now, acts, seen)
+        });
+        k
+    }
+}
+
+/// Payload bytes per broadcast message, the same for every implementation.
+const PAYLOAD_LEN: usize = 64;
+
 /// Measures one scenario: `plan` lists (sender, k) publishes, `gap_ms` apart per round.
 fn scenario<B: Broadcaster>(
     b: &mut B,
@@ -99,10 +127,10 @@ fn scenario<B: Broadcaster>(
     n: usize,
     rounds: &[Vec<Idx>],
     gap_ms: u64,
+    counters: &mut BTreeMap<Idx, u64>,
 ) -> Row {
     let start_obs = sim.observations.len();
     let mut published: BTreeMap<(Idx, u64), u64> = BTreeMap::new();
-    let mut counters: BTreeMap<Idx, u64> = BTreeMap::new();
     let mut expected = 0usize;
     for round in rounds {
         for &s in round {
@@ -159,7 +187,7 @@ fn scenario<B: Broadcaster>(
         n,
         scenario: name.into(),
         reliability: delivered as f64 / useful,
-        rmr: receptions as f64 / useful - 1.0,
+        rmr: receptions as f64 / delivered.max(1) as f64 - 1.0,
         ldh,
         max_hops,
         p50_ms: pct(0.5),
@@ -185,16 +213,18 @@ pub fn run<B: Broadcaster + Default>(
     sim.run_for(20_000);
     progress(&format!("{} n={n}: group built", B::NAME));
     let mut rows = Vec::new();
+    // Message numbers per sender run on across scenarios, so no payload repeats.
+    let mut counters = BTreeMap::new();
     let sender = n / 3;
     let single: Vec<Vec<Idx>> = (0..50).map(|_| vec![sender]).collect();
-    rows.push(scenario(&mut b, &mut sim, "single", n, &single, 100));
+    rows.push(scenario(&mut b, &mut sim, "single", n, &single, 100, &mut counters));
     if multi {
         let senders: Vec<Idx> = (0..10).map(|i| (i * n / 10 + 7) % n).collect();
         let multi10: Vec<Vec<Idx>> = (0..10).map(|_| senders.clone()).collect();
-        rows.push(scenario(&mut b, &mut sim, "multi10", n, &multi10, 100));
+        rows.push(scenario(&mut b, &mut sim, "multi10", n, &multi10, 100, &mut counters));
     }
     sim.net.loss = 0.10;
-    rows.push(scenario(&mut b, &mut sim, "loss10", n, &single, 100));
+    rows.push(scenario(&mut b, &mut sim, "loss10", n, &single, 100, &mut counters));
     sim.net.loss = 0.0;
     sim.run_for(10_000);
     for (name, dead) in [("massfail80", n * 80 / 100), ("massfail95", n * 95 / 100)] {
@@ -207,7 +237,7 @@ pub fn run<B: Broadcaster + Default>(
         sim.run_for(10_000);
         let survivor = sim.up()[sim.up().len() / 2];
         let plan: Vec<Vec<Idx>> = (0..20).map(|_| vec![survivor]).collect();
-        rows.push(scenario(&mut b, &mut sim, name, n, &plan, 100));
+        rows.push(scenario(&mut b, &mut sim, name, n, &plan, 100, &mut counters));
     }
     for r in &rows {
         progress(&format!(

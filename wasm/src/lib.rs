@@ -1,12 +1,25 @@
 //! rumor-wasm: the browser driver for Rumor.
 //!
-//! It will drive a `rumor_core::Node` from a web page: one `RTCPeerConnection` and data
-//! channel per active neighbor, a WebSocket to the signaling server, one `setTimeout`,
-//! and a small JS API (`Rumor.join`, `room.publish`, ...). That driver arrives with a
-//! later issue; for now this crate only proves that the core builds for
-//! `wasm32-unknown-unknown` inside a `cdylib`.
+//! On `wasm32` it drives a `rumor_core::Node` from a web page: one `RTCPeerConnection` and
+//! data channel per neighbor ([`rtc`]), a WebSocket to the signaling server ([`signal`]),
+//! one `setTimeout` ([`driver`]), and the JS API (`Rumor.join`, `room.publish`, ...).
+//! Natively the crate holds only [`core_version`], so workspace builds stay trivial.
 
 /// The version of the rumor-core this driver is built on.
 pub fn core_version() -> &'static str {
     rumor_core::VERSION
 }
+
+#[cfg(target_arch = "wasm32")]
+pub mod api;
+#[cfg(target_arch = "wasm32")]
+pub mod driver;
+#[cfg(target_arch = "wasm32")]
+pub mod rtc;
+#[cfg(target_arch = "wasm32")]
+pub mod signal;
+#[cfg(target_arch = "wasm32")]
+pub mod sys;
+
+#[cfg(all(test, target_arch = "wasm32"))]
+mod tests;

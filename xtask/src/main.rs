@@ -3,11 +3,13 @@
 //! - `cargo xtask test`: every check CI runs (`.ci/run` calls exactly this).
 //! - `cargo xtask bench`: the benchmark binary in `rumor-tests`, arguments passed through.
 //! - `cargo xtask demo`: the demo page and signaling server (arrives with later work).
-//! - `cargo xtask wasm`: the npm package (arrives with the wasm driver work).
+//! - `cargo xtask wasm`: the npm package in `wasm/pkg/` (sizes in target/bench/wasm.json).
 
+mod browser;
 mod cmd;
 mod prereq;
 mod test;
+mod wasm;
 
 use std::process::ExitCode;
 
@@ -31,8 +33,13 @@ struct Cli {
 /// The subcommands of `cargo xtask`.
 #[derive(Subcommand)]
 enum Command {
-    /// Run every check CI runs: fmt, clippy (native and wasm), wasm build, tests.
-    Test,
+    /// Run every check CI runs: fmt, clippy (native and wasm), wasm build, tests,
+    /// browser tests.
+    Test {
+        /// Run only the steps whose command line contains this text (e.g. `rumor-wasm`).
+        #[arg(long)]
+        only: Option<String>,
+    },
     /// Run the benchmarks (writes target/bench/*.json); arguments go to the bench binary.
     Bench {
         /// Arguments passed unchanged to `rumor-tests`' `bench` binary.
@@ -41,23 +48,20 @@ enum Command {
     },
     /// Serve the demo page with a signaling server (not built yet).
     Demo,
-    /// Build the npm package from the wasm crate (not built yet).
+    /// Build the npm package in wasm/pkg (wasm-bindgen --target web, wasm-opt -Oz).
     Wasm,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Test => test::run().map(|()| ExitCode::SUCCESS),
+        Command::Test { only } => test::run(only.as_deref()).map(|()| ExitCode::SUCCESS),
         Command::Bench { args } => bench(&args),
         Command::Demo => Ok(not_yet(
             "the demo page and its signaling server arrive with later work; \
              `cargo xtask demo` will build and serve them then",
         )),
-        Command::Wasm => Ok(not_yet(
-            "the npm package build (wasm-bindgen --target web, wasm-opt -Oz) \
-             arrives with the wasm driver work",
-        )),
+        Command::Wasm => wasm::build().map(|_| ExitCode::SUCCESS),
     };
     result.unwrap_or_else(|err| {
         eprintln!("xtask: error: {err:#}");
@@ -66,7 +70,8 @@ fn main() -> ExitCode {
 }
 
 /// `cargo xtask bench`: run the bench binaries (rumor-tests' `bench`, then rumor-signal's
-/// `signal-bench`) in release mode and forward the exit status.
+/// `signal-bench`) in release mode, then build the npm package to record its size
+/// (target/bench/wasm.json); forward the exit status.
 fn bench(args: &[String]) -> anyhow::Result<ExitCode> {
     let mut command = cmd::cargo();
     command.args([
@@ -92,7 +97,12 @@ fn bench(args: &[String]) -> anyhow::Result<ExitCode> {
             "signal-bench",
         ]);
         let status = cmd::status(&mut signal)?;
-        return Ok(exit_code(status));
+        if !status.success() {
+            return Ok(exit_code(status));
+        }
+        // The npm package's size (target/bench/wasm.json).
+        wasm::build()?;
+        return Ok(ExitCode::SUCCESS);
     }
     Ok(exit_code(status))
 }

@@ -1,20 +1,35 @@
 //! Things a check needs that may be missing on a fresh machine, each with an
 //! install-if-missing function.
 
+use std::path::PathBuf;
 use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 
 use crate::cmd;
 
 /// The wasm target used by the core and the browser driver.
 pub const WASM_TARGET: &str = "wasm32-unknown-unknown";
 
+/// Debian's Chromium and its WebDriver, as installed by `apt-get install chromium chromium-driver`.
+pub const CHROMIUM: &str = "/usr/bin/chromium";
+/// See [`CHROMIUM`].
+pub const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+
 /// A prerequisite of one or more steps of `cargo xtask test`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Prereq {
     /// The rustup target `wasm32-unknown-unknown`.
     WasmTarget,
+    /// `wasm-bindgen` and `wasm-bindgen-test-runner` at the version in Cargo.lock.
+    WasmBindgenCli,
+    /// Chromium and chromedriver (Debian packages), for the browser tests.
+    Chromium,
+    /// `wasm-opt` (Debian package `binaryen`), for the npm package.
+    Binaryen,
+    /// Node.js and npm, for the JavaScript tests.
+    Node,
 }
 
 impl Prereq {
@@ -22,6 +37,10 @@ impl Prereq {
     pub fn describe(self) -> &'static str {
         match self {
             Prereq::WasmTarget => "rustup target wasm32-unknown-unknown",
+            Prereq::WasmBindgenCli => "wasm-bindgen-cli (the version in Cargo.lock)",
+            Prereq::Chromium => "chromium and chromedriver",
+            Prereq::Binaryen => "wasm-opt (binaryen)",
+            Prereq::Node => "node and npm",
         }
     }
 
@@ -29,6 +48,28 @@ impl Prereq {
     pub fn ensure(self) -> Result<()> {
         match self {
             Prereq::WasmTarget => ensure_rustup_target(WASM_TARGET),
+            Prereq::WasmBindgenCli => ensure_wasm_bindgen_cli(),
+            Prereq::Chromium => {
+                if PathBuf::from(CHROMIUM).exists() && PathBuf::from(CHROMEDRIVER).exists() {
+                    println!("    {CHROMIUM} and {CHROMEDRIVER} present");
+                    return Ok(());
+                }
+                apt_install(&["chromium", "chromium-driver"])
+            }
+            Prereq::Binaryen => {
+                if on_path("wasm-opt") {
+                    println!("    wasm-opt present");
+                    return Ok(());
+                }
+                apt_install(&["binaryen"])
+            }
+            Prereq::Node => {
+                if on_path("node") && on_path("npm") {
+                    println!("    node and npm present");
+                    return Ok(());
+                }
+                apt_install(&["nodejs", "npm"])
+            }
         }
     }
 }
@@ -45,6 +86,110 @@ fn ensure_rustup_target(target: &str) -> Result<()> {
     let status = cmd::status(&mut add)?;
     if !status.success() {
         bail!("`{}` failed ({status})", cmd::display(&add));
+    }
+    Ok(())
+}
+
+/// The version of the `wasm-bindgen` crate in Cargo.lock.
+pub fn wasm_bindgen_version() -> Result<String> {
+    let lock = std::fs::read_to_string(cmd::workspace_root().join("Cargo.lock"))
+        .context("reading Cargo.lock")?;
+    let mut lines = lock.lines();
+    while let Some(line) = lines.next() {
+        if line.trim() == "name = \"wasm-bindgen\"" {
+            if let Some(version) = lines
+                .next()
+                .and_then(|l| l.trim().strip_prefix("version = \""))
+                .and_then(|v| v.strip_suffix('"'))
+            {
+                return Ok(version.to_string());
+            }
+        }
+    }
+    bail!("no wasm-bindgen package in Cargo.lock; build rumor-wasm for {WASM_TARGET} once")
+}
+
+/// Where `cargo xtask` keeps wasm-bindgen-cli binaries (one directory per version, reused
+/// by later runs): `target/tools/wasm-bindgen-<version>/bin`.
+pub fn wasm_bindgen_bin_dir() -> Result<PathBuf> {
+    let version = wasm_bindgen_version()?;
+    Ok(cmd::workspace_root()
+        .join("target/tools")
+        .join(format!("wasm-bindgen-{version}"))
+        .join("bin"))
+}
+
+/// Install wasm-bindgen-cli at the Cargo.lock version into the cache unless it is there.
+/// Without `--locked`: its lockfile pins a crate version the registry here lacks.
+fn ensure_wasm_bindgen_cli() -> Result<()> {
+    let version = wasm_bindgen_version()?;
+    let bin = wasm_bindgen_bin_dir()?;
+    let exe = bin.join("wasm-bindgen");
+    if exe.exists() && bin.join("wasm-bindgen-test-runner").exists() {
+        let out = cmd::stdout(Command::new(&exe).arg("--version")).unwrap_or_default();
+        if out.split_whitespace().any(|w| w == version) {
+            println!("    wasm-bindgen {version} cached in {}", bin.display());
+            return Ok(());
+        }
+    }
+    println!("    installing wasm-bindgen-cli {version} (takes several minutes, once)");
+    let root = bin.parent().expect("bin has a parent");
+    let mut install = cmd::cargo();
+    install.args([
+        "install",
+        "wasm-bindgen-cli",
+        "--force",
+        "--version",
+        &version,
+        "--root",
+    ]);
+    install.arg(root);
+    let status = cmd::status(&mut install)?;
+    if !status.success() {
+        bail!("`{}` failed ({status})", cmd::display(&install));
+    }
+    Ok(())
+}
+
+/// True when `program` is found on `PATH`.
+pub fn on_path(program: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
+}
+
+/// True when this process runs as root (needed for apt-get and network namespaces).
+pub fn is_root() -> bool {
+    cmd::stdout(Command::new("id").arg("-u")).is_ok_and(|out| out.trim() == "0")
+}
+
+/// `apt-get update` has run in this process.
+static APT_UPDATED: AtomicBool = AtomicBool::new(false);
+
+/// Install Debian packages with apt-get (as root, non-interactively); otherwise explain.
+fn apt_install(packages: &[&str]) -> Result<()> {
+    if !is_root() || !on_path("apt-get") {
+        bail!(
+            "missing {}; install them (on Debian: sudo apt-get install {}) and run again",
+            packages.join(", "),
+            packages.join(" ")
+        );
+    }
+    if !APT_UPDATED.swap(true, Ordering::SeqCst) {
+        let mut update = Command::new("apt-get");
+        update.args(["update", "-q"]);
+        let status = cmd::status(&mut update)?;
+        if !status.success() {
+            bail!("`apt-get update` failed ({status})");
+        }
+    }
+    let mut install = Command::new("apt-get");
+    install
+        .args(["install", "-y", "-q"])
+        .args(packages)
+        .env("DEBIAN_FRONTEND", "noninteractive");
+    let status = cmd::status(&mut install)?;
+    if !status.success() {
+        bail!("`{}` failed ({status})", cmd::display(&install));
     }
     Ok(())
 }

@@ -4,8 +4,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
 
-use crate::cmd;
 use crate::prereq::{Prereq, WASM_TARGET};
+use crate::{browser, cmd};
 
 /// One step of `cargo xtask test`: a command and what it needs installed.
 struct Step {
@@ -15,6 +15,9 @@ struct Step {
     args: &'static [&'static str],
     /// Prerequisites installed (if missing) before any step runs.
     needs: &'static [Prereq],
+    /// When set, this function runs instead of the command (`program` and `args` then
+    /// only name the step).
+    run: Option<fn() -> Result<()>>,
 }
 
 /// Every step, in the order they run. Add new checks here.
@@ -23,6 +26,7 @@ const STEPS: &[Step] = &[
         program: "cargo",
         args: &["fmt", "--all", "--check"],
         needs: &[],
+        run: None,
     },
     Step {
         program: "cargo",
@@ -35,6 +39,7 @@ const STEPS: &[Step] = &[
             "warnings",
         ],
         needs: &[],
+        run: None,
     },
     Step {
         program: "cargo",
@@ -51,28 +56,74 @@ const STEPS: &[Step] = &[
             "warnings",
         ],
         needs: &[Prereq::WasmTarget],
+        run: None,
     },
     Step {
         program: "cargo",
         args: &["build", "-p", "rumor-core", "--target", WASM_TARGET],
         needs: &[Prereq::WasmTarget],
+        run: None,
     },
     Step {
         program: "cargo",
         args: &["test", "--workspace"],
         needs: &[],
+        run: None,
+    },
+    Step {
+        program: "cargo",
+        args: &[
+            "test",
+            "-p",
+            "rumor-wasm",
+            "--target",
+            WASM_TARGET,
+            "(headless Chromium, private network namespace)",
+        ],
+        needs: &[Prereq::WasmTarget, Prereq::WasmBindgenCli, Prereq::Chromium],
+        run: Some(browser::run_wasm_tests),
+    },
+    Step {
+        program: "node",
+        args: &[
+            "tests/js/e2e.mjs",
+            "(npm package, tsc --noEmit, vite build, rumor-signal, headless Chromium)",
+        ],
+        needs: &[
+            Prereq::WasmTarget,
+            Prereq::WasmBindgenCli,
+            Prereq::Chromium,
+            Prereq::Binaryen,
+            Prereq::Node,
+        ],
+        run: Some(browser::run_js_tests),
     },
 ];
 
-/// Ensure the prerequisites, then run every step; stop at the first failure.
-pub fn run() -> Result<()> {
+/// The command line of a step, as shown in its header.
+fn step_name(step: &Step) -> String {
+    let mut command = cmd::program(step.program);
+    command.args(step.args);
+    cmd::display(&command)
+}
+
+/// Ensure the prerequisites, then run every step (or those whose command line contains
+/// `only`); stop at the first failure.
+pub fn run(only: Option<&str>) -> Result<()> {
+    let steps: Vec<&Step> = STEPS
+        .iter()
+        .filter(|step| only.is_none_or(|text| step_name(step).contains(text)))
+        .collect();
+    if steps.is_empty() {
+        bail!("no step matches {only:?}");
+    }
     let started = Instant::now();
     if let Some(seed) = std::env::var_os("SEED") {
         println!("SEED={} (inherited by the tests)", seed.to_string_lossy());
     }
 
     let mut prereqs: Vec<Prereq> = Vec::new();
-    for prereq in STEPS.iter().flat_map(|step| step.needs) {
+    for prereq in steps.iter().flat_map(|step| step.needs) {
         if !prereqs.contains(prereq) {
             prereqs.push(*prereq);
         }
@@ -83,11 +134,17 @@ pub fn run() -> Result<()> {
             .map_err(|err| err.context(format!("prerequisite failed: {name}")))?;
     }
 
-    let total = STEPS.len();
-    for (index, step) in STEPS.iter().enumerate() {
+    let total = steps.len();
+    for (index, step) in steps.into_iter().enumerate() {
         let mut command = cmd::program(step.program);
         command.args(step.args);
         let name = cmd::display(&command);
+        if let Some(run) = step.run {
+            timed(&name, || {
+                run().map_err(|err| err.context(format!("step {}/{total} failed", index + 1)))
+            })?;
+            continue;
+        }
         timed(&name, || {
             let status = cmd::status(&mut command)?;
             if !status.success() {

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use rumor_tests::bench_broadcast::{self, RumorBroadcast};
+use rumor_tests::bench_broadcast::{self, IrohBroadcast, RumorBroadcast};
 use rumor_tests::bench_membership::{run_loss, run_size, Foca, Row, Rumor};
 
 fn out_dir() -> PathBuf {
@@ -41,6 +41,12 @@ fn main() -> Result<()> {
     let mut brows = Vec::new();
     for &n in sizes {
         brows.extend(bench_broadcast::run::<RumorBroadcast>(
+            n,
+            seed,
+            true,
+            &mut progress,
+        ));
+        brows.extend(bench_broadcast::run::<IrohBroadcast>(
             n,
             seed,
             true,

@@ -1,0 +1,719 @@
+//! The JS API: `Rumor.join(options)` → `Room`. TypeScript types are in the custom section
+//! below (the generated `.d.ts` carries them).
+
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
+use std::rc::{Rc, Weak};
+
+use js_sys::{Function, Promise, Reflect, Uint8Array};
+use rumor_core::{Config, Event, Identity, Member, MemberState, PeerId};
+use serde::Serialize;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+
+use crate::driver::{Driver, DriverConfig};
+use crate::signal::{normalize_url, SigEvent, Signaling};
+use crate::sys::{self, error, Timer};
+
+#[wasm_bindgen(typescript_custom_section)]
+const TS_TYPES: &'static str = r#"
+/** Options of `Rumor.join`. */
+export interface JoinOptions {
+  /** The rumor-signal WebSocket URL, e.g. `ws://localhost:8080/ws` (`http(s)://host:port` works too). */
+  url: string;
+  /** Room name: 1 to 64 characters from `A-Z a-z 0-9 - _ .`. */
+  room: string;
+  /** Metadata every member sees (string keys and values). */
+  meta?: Record<string, string>;
+  /** `RTCConfiguration.iceServers`; default none (`[]`). */
+  iceServers?: RTCIceServer[];
+  /** Give up joining after this many milliseconds (default 15000). */
+  timeoutMs?: number;
+}
+
+/** A member of the room as this page sees it. */
+export interface Member {
+  /** The member's id: its ed25519 public key as 64 hex characters. */
+  peerId: string;
+  /** `alive`, or `suspect` while someone has lost contact with it. */
+  state: "alive" | "suspect";
+  meta: Record<string, string>;
+  topics: string[];
+  incarnation: number;
+  /** True for this page's own member. */
+  self: boolean;
+}
+
+/** Payloads of the events of `Room.on`. */
+export interface RoomEventMap {
+  /** A member appeared (or came back). */
+  join: Member;
+  /** A member left gracefully (`left`) or was declared failed (`failed`). */
+  leave: { peerId: string; reason: "left" | "failed" };
+  /** A member changed its metadata (`keys`), or was suspected (`state: "suspect"`). */
+  update: { member: Member; keys: string[] };
+  /** A message on a subscribed topic. `text` is set when `data` is valid UTF-8. */
+  message: { topic: string; from: string; seq: number; data: Uint8Array; text?: string; hops: number };
+  /** A direct WebRTC neighbor came (`up: true`) or went (`up: false`). */
+  neighbor: { peerId: string; up: boolean };
+}
+
+/** Names of the events of `Room.on`. */
+export type RoomEventName = keyof RoomEventMap;
+
+/** What `Room.stats()` returns. */
+export interface RoomStats {
+  peerId: string;
+  members: number;
+  neighbors: number;
+  connections: { open: number; connecting: number; closing: number };
+  signaling: "connected" | "connecting" | "closed";
+  messagesIn: number;
+  messagesOut: number;
+  bytesIn: number;
+  bytesOut: number;
+  delivered: number;
+  decodeErrors: number;
+}
+
+export interface Room {
+  /** Calls `listener` for every `event`. */
+  on<K extends RoomEventName>(event: K, listener: (payload: RoomEventMap[K]) => void): void;
+  /** Removes a listener added with `on`. */
+  off<K extends RoomEventName>(event: K, listener: (payload: RoomEventMap[K]) => void): void;
+}
+"#;
+
+#[wasm_bindgen]
+extern "C" {
+    /// `JoinOptions` in TypeScript.
+    #[wasm_bindgen(typescript_type = "JoinOptions")]
+    pub type JoinOptions;
+    /// `Member[]` in TypeScript.
+    #[wasm_bindgen(typescript_type = "Member[]")]
+    pub type MemberArray;
+    /// `RoomStats` in TypeScript.
+    #[wasm_bindgen(typescript_type = "RoomStats")]
+    pub type RoomStatsJs;
+    /// `Uint8Array | string` in TypeScript.
+    #[wasm_bindgen(typescript_type = "Uint8Array | string")]
+    pub type Payload;
+}
+
+/// Entry point: `await Rumor.join({ url, room, meta, iceServers })`.
+#[wasm_bindgen]
+pub struct Rumor;
+
+#[wasm_bindgen]
+impl Rumor {
+    /// Joins `room` through the rumor-signal server at `url`. Resolves once the server
+    /// accepted the join (the group connects over WebRTC in the background; watch the
+    /// `join` and `neighbor` events). Rejects with an `Error` that says what to fix.
+    pub async fn join(options: JoinOptions) -> Result<Room, JsValue> {
+        let options: JsValue = options.into();
+        let opts = parse_options(&options)?;
+        let secret = sys::random_bytes::<32>();
+        let identity = Identity::from_secret(secret);
+        let (resolve, reject, promise) = deferred();
+        let inner = Rc::new_cyclic(|weak: &Weak<RoomInner>| {
+            let weak_sig = weak.clone();
+            let signaling = Signaling::connect(
+                opts.url.clone(),
+                opts.room.clone(),
+                identity.clone(),
+                Rc::new(move |ev| {
+                    if let Some(room) = weak_sig.upgrade() {
+                        room.on_signaling(ev);
+                    }
+                }),
+            );
+            let weak_ev = weak.clone();
+            let driver = Driver::new(
+                identity,
+                DriverConfig {
+                    ice_servers: opts.ice_servers.clone(),
+                    node: Config::default(),
+                    ..DriverConfig::default()
+                },
+                Rc::new(signaling.sink()),
+                Rc::new(move |ev| {
+                    if let Some(room) = weak_ev.upgrade() {
+                        room.emit(ev);
+                    }
+                }),
+            );
+            RoomInner {
+                driver,
+                signaling,
+                listeners: RefCell::new(Listeners::default()),
+                left: Cell::new(false),
+                pending: RefCell::new(Some((resolve, reject))),
+                join_timer: RefCell::new(None),
+                pagehide: RefCell::new(None),
+            }
+        });
+        // Metadata first, so the first record others see carries it.
+        let meta_result = inner.driver.with(|s| {
+            let now = s.now();
+            for (k, v) in &opts.meta {
+                s.node().set_meta(k.clone(), v.clone(), now)?;
+            }
+            Ok::<(), rumor_core::CommandError>(())
+        });
+        if let Err(err) = meta_result {
+            inner.shutdown();
+            return Err(error(format!("Rumor.join: options.meta: {err}")));
+        }
+        let weak = Rc::downgrade(&inner);
+        let timeout_ms = opts.timeout_ms;
+        *inner.join_timer.borrow_mut() = Some(Timer::new(timeout_ms, move || {
+            if let Some(room) = weak.upgrade() {
+                room.fail_join(format!(
+                    "Rumor.join: no answer from the signaling server within {timeout_ms} ms; \
+                     check the url and that rumor-signal is running"
+                ));
+            }
+        }));
+        // Take the rejection path on failure; RoomInner is dropped with its listeners.
+        JsFuture::from(promise).await?;
+        inner.install_pagehide();
+        let peer_hex = inner.driver.id().to_hex();
+        Ok(Room { inner, peer_hex })
+    }
+}
+
+struct Options {
+    url: String,
+    room: String,
+    meta: BTreeMap<String, String>,
+    ice_servers: JsValue,
+    timeout_ms: f64,
+}
+
+fn parse_options(options: &JsValue) -> Result<Options, JsValue> {
+    if !options.is_object() {
+        return Err(error(
+            "Rumor.join: pass an options object, e.g. { url: 'ws://localhost:8080/ws', room: 'lobby' }",
+        ));
+    }
+    let get = |key: &str| Reflect::get(options, &JsValue::from_str(key)).unwrap_or_default();
+    let url = get("url").as_string().ok_or_else(|| {
+        error("Rumor.join: options.url must be a string such as 'ws://localhost:8080/ws'")
+    })?;
+    let url = normalize_url(&url).map_err(|e| error(format!("Rumor.join: {e}")))?;
+    let room = get("room")
+        .as_string()
+        .ok_or_else(|| error("Rumor.join: options.room must be a string such as 'lobby'"))?;
+    let valid = !room.is_empty()
+        && room.len() <= 64
+        && room
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+    if !valid {
+        return Err(error(format!(
+            "Rumor.join: room {room:?} is invalid; use 1 to 64 characters from A-Z a-z 0-9 - _ ."
+        )));
+    }
+    let meta_js = get("meta");
+    let meta: BTreeMap<String, String> = if meta_js.is_undefined() || meta_js.is_null() {
+        BTreeMap::new()
+    } else {
+        serde_wasm_bindgen::from_value(meta_js).map_err(|_| {
+            error("Rumor.join: options.meta must be an object of string keys and string values")
+        })?
+    };
+    let ice = get("iceServers");
+    let ice_servers = if ice.is_undefined() || ice.is_null() {
+        js_sys::Array::new().into()
+    } else if js_sys::Array::is_array(&ice) {
+        ice
+    } else {
+        return Err(error(
+            "Rumor.join: options.iceServers must be an array of RTCIceServer, e.g. [{ urls: 'stun:stun.example.org' }]",
+        ));
+    };
+    let timeout = get("timeoutMs");
+    let timeout_ms = match timeout.as_f64() {
+        Some(ms) if ms > 0.0 && ms.is_finite() => ms,
+        _ if timeout.is_undefined() => 15_000.0,
+        _ => {
+            return Err(error(
+                "Rumor.join: options.timeoutMs must be a positive number",
+            ))
+        }
+    };
+    Ok(Options {
+        url,
+        room,
+        meta,
+        ice_servers,
+        timeout_ms,
+    })
+}
+
+/// A Promise with its resolve and reject functions.
+fn deferred() -> (Function, Function, Promise) {
+    let mut slots: Option<(Function, Function)> = None;
+    let promise = Promise::new(&mut |resolve, reject| slots = Some((resolve, reject)));
+    let (resolve, reject) = slots.expect("the Promise executor runs synchronously");
+    (resolve, reject, promise)
+}
+
+#[derive(Default)]
+struct Listeners {
+    join: Vec<Function>,
+    leave: Vec<Function>,
+    update: Vec<Function>,
+    message: Vec<Function>,
+    neighbor: Vec<Function>,
+}
+
+impl Listeners {
+    fn get(&mut self, event: &str) -> Result<&mut Vec<Function>, JsValue> {
+        Ok(match event {
+            "join" => &mut self.join,
+            "leave" => &mut self.leave,
+            "update" => &mut self.update,
+            "message" => &mut self.message,
+            "neighbor" => &mut self.neighbor,
+            other => {
+                return Err(error(format!(
+                    "unknown event {other:?}; use one of 'join', 'leave', 'update', 'message', 'neighbor'"
+                )))
+            }
+        })
+    }
+}
+
+type Settle = (Function, Function);
+type Handler = Closure<dyn FnMut(JsValue)>;
+
+struct RoomInner {
+    driver: Driver,
+    signaling: Signaling,
+    listeners: RefCell<Listeners>,
+    left: Cell<bool>,
+    /// The join Promise's resolve and reject, until it settles.
+    pending: RefCell<Option<Settle>>,
+    join_timer: RefCell<Option<Timer>>,
+    pagehide: RefCell<Option<Handler>>,
+}
+
+impl RoomInner {
+    fn on_signaling(&self, ev: SigEvent) {
+        match ev {
+            SigEvent::Joined(seeds) => {
+                self.driver.with(|s| {
+                    // A re-join after a reconnect only matters if the node lost everyone.
+                    if s.node().neighbors().is_empty() {
+                        let now = s.now();
+                        s.node().join(seeds, now);
+                    }
+                });
+                *self.join_timer.borrow_mut() = None;
+                if let Some((resolve, _)) = self.pending.borrow_mut().take() {
+                    let _ = resolve.call0(&JsValue::UNDEFINED);
+                }
+            }
+            SigEvent::Signal(from, data) => self.driver.on_signal(from, data),
+            SigEvent::Undeliverable(peer) => self.driver.undeliverable(peer),
+            SigEvent::Failed(message) => self.fail_join(format!("Rumor.join: {message}")),
+        }
+    }
+
+    fn fail_join(&self, message: String) {
+        let pending = self.pending.borrow_mut().take();
+        if let Some((_, reject)) = pending {
+            self.shutdown();
+            let _ = reject.call1(&JsValue::UNDEFINED, &error(message));
+        }
+    }
+
+    fn shutdown(&self) {
+        self.left.set(true);
+        *self.join_timer.borrow_mut() = None;
+        self.signaling.close();
+        self.driver.stop();
+        self.remove_pagehide();
+    }
+
+    fn install_pagehide(self: &Rc<Self>) {
+        let Ok(target) = js_sys::global().dyn_into::<web_sys::EventTarget>() else {
+            return;
+        };
+        let weak = Rc::downgrade(self);
+        let handler = Handler::new(move |_| {
+            if let Some(room) = weak.upgrade() {
+                room.leave();
+                // The page is going away: close at once rather than after flushing.
+                room.driver.stop();
+            }
+        });
+        let _ =
+            target.add_event_listener_with_callback("pagehide", handler.as_ref().unchecked_ref());
+        *self.pagehide.borrow_mut() = Some(handler);
+    }
+
+    fn remove_pagehide(&self) {
+        if let Some(handler) = self.pagehide.borrow_mut().take() {
+            if let Ok(target) = js_sys::global().dyn_into::<web_sys::EventTarget>() {
+                let _ = target.remove_event_listener_with_callback(
+                    "pagehide",
+                    handler.as_ref().unchecked_ref(),
+                );
+            }
+        }
+    }
+
+    fn leave(&self) {
+        if self.left.replace(true) {
+            return;
+        }
+        self.driver.leave();
+        self.signaling.close();
+        self.remove_pagehide();
+    }
+
+    fn emit(&self, event: Event) {
+        let (name, payload) = match event_to_js(&self.driver, event) {
+            Some(x) => x,
+            None => return,
+        };
+        let listeners = match self.listeners.borrow_mut().get(name) {
+            Ok(list) => list.clone(),
+            Err(_) => return,
+        };
+        for listener in listeners {
+            if let Err(err) = listener.call1(&JsValue::UNDEFINED, &payload) {
+                // A throwing listener must not break the others; report it like the DOM does.
+                web_sys_report(&err);
+            }
+        }
+    }
+}
+
+fn web_sys_report(err: &JsValue) {
+    #[wasm_bindgen]
+    extern "C" {
+        #[wasm_bindgen(js_namespace = console, js_name = error)]
+        fn console_error(a: &JsValue, b: &JsValue);
+    }
+    console_error(&JsValue::from_str("rumor: an event listener threw:"), err);
+}
+
+#[derive(Serialize)]
+struct JsMember<'a> {
+    #[serde(rename = "peerId")]
+    peer_id: String,
+    state: &'static str,
+    meta: &'a BTreeMap<String, String>,
+    topics: Vec<&'a str>,
+    incarnation: f64,
+    #[serde(rename = "self")]
+    is_self: bool,
+}
+
+fn js_member<'a>(m: &'a Member, me: &PeerId) -> JsMember<'a> {
+    JsMember {
+        peer_id: m.id.to_hex(),
+        state: match m.state {
+            MemberState::Suspect => "suspect",
+            MemberState::Alive => "alive",
+            MemberState::Failed => "failed",
+            MemberState::Left => "left",
+        },
+        meta: &m.meta,
+        topics: m.topics.iter().map(String::as_str).collect(),
+        incarnation: m.incarnation as f64,
+        is_self: m.id == *me,
+    }
+}
+
+fn to_js<T: Serialize>(value: &T) -> JsValue {
+    value
+        .serialize(&serde_wasm_bindgen::Serializer::new().serialize_maps_as_objects(true))
+        .unwrap_or(JsValue::UNDEFINED)
+}
+
+struct Bytes<'a>(&'a [u8]);
+
+impl Serialize for Bytes<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(self.0)
+    }
+}
+
+fn event_to_js(driver: &Driver, event: Event) -> Option<(&'static str, JsValue)> {
+    let me = driver.id();
+    Some(match event {
+        Event::MemberJoined(m) => ("join", to_js(&js_member(&m, &me))),
+        Event::MemberUpdated { member, keys } => {
+            #[derive(Serialize)]
+            struct Update<'a> {
+                member: JsMember<'a>,
+                keys: Vec<String>,
+            }
+            let update = Update {
+                member: js_member(&member, &me),
+                keys,
+            };
+            ("update", to_js(&update))
+        }
+        Event::MemberSuspected(id) => {
+            let member = driver.with(|s| s.node().member(&id))?;
+            #[derive(Serialize)]
+            struct Update<'a> {
+                member: JsMember<'a>,
+                keys: [&'static str; 0],
+            }
+            let mut m = js_member(&member, &me);
+            m.state = "suspect";
+            (
+                "update",
+                to_js(&Update {
+                    member: m,
+                    keys: [],
+                }),
+            )
+        }
+        Event::MemberLeft(id) | Event::MemberFailed(id) => {
+            #[derive(Serialize)]
+            struct Leave {
+                #[serde(rename = "peerId")]
+                peer_id: String,
+                reason: &'static str,
+            }
+            let reason = if matches!(event, Event::MemberLeft(_)) {
+                "left"
+            } else {
+                "failed"
+            };
+            let leave = Leave {
+                peer_id: id.to_hex(),
+                reason,
+            };
+            ("leave", to_js(&leave))
+        }
+        Event::Message {
+            topic,
+            from,
+            seq,
+            data,
+            hops,
+        } => {
+            #[derive(Serialize)]
+            struct Message<'a> {
+                topic: &'a str,
+                from: String,
+                seq: f64,
+                data: Bytes<'a>,
+                #[serde(skip_serializing_if = "Option::is_none")]
+                text: Option<&'a str>,
+                hops: u16,
+            }
+            let msg = Message {
+                topic: &topic,
+                from: from.to_hex(),
+                seq: seq as f64,
+                data: Bytes(&data),
+                text: std::str::from_utf8(&data).ok(),
+                hops,
+            };
+            ("message", to_js(&msg))
+        }
+        Event::NeighborUp(id) | Event::NeighborDown(id) => {
+            #[derive(Serialize)]
+            struct Neighbor {
+                #[serde(rename = "peerId")]
+                peer_id: String,
+                up: bool,
+            }
+            let up = matches!(event, Event::NeighborUp(_));
+            (
+                "neighbor",
+                to_js(&Neighbor {
+                    peer_id: id.to_hex(),
+                    up,
+                }),
+            )
+        }
+    })
+}
+
+/// A joined room; see `Rumor.join`.
+#[wasm_bindgen]
+pub struct Room {
+    inner: Rc<RoomInner>,
+    peer_hex: String,
+}
+
+impl Room {
+    fn check(&self, what: &str) -> Result<(), JsValue> {
+        if self.inner.left.get() {
+            return Err(error(format!(
+                "room.{what}: this room was left; call Rumor.join again to rejoin"
+            )));
+        }
+        Ok(())
+    }
+}
+
+#[wasm_bindgen]
+impl Room {
+    /// This page's member id (64 hex characters).
+    #[wasm_bindgen(getter, js_name = peerId)]
+    pub fn peer_id(&self) -> String {
+        self.peer_hex.clone()
+    }
+
+    /// Every live member this page knows, itself included.
+    pub fn members(&self) -> MemberArray {
+        let me = self.inner.driver.id();
+        let members = self.inner.driver.with(|s| s.node().members());
+        let list: Vec<JsMember<'_>> = members
+            .iter()
+            .filter(|m| matches!(m.state, MemberState::Alive | MemberState::Suspect))
+            .map(|m| js_member(m, &me))
+            .collect();
+        to_js(&list).unchecked_into()
+    }
+
+    /// Adds a listener (see `RoomEventMap` for the payloads).
+    #[wasm_bindgen(skip_typescript)]
+    pub fn on(&self, event: &str, listener: Function) -> Result<(), JsValue> {
+        let mut listeners = self.inner.listeners.borrow_mut();
+        let list = listeners.get(event)?;
+        if !list.iter().any(|f| f == &listener) {
+            list.push(listener);
+        }
+        Ok(())
+    }
+
+    /// Removes a listener added with `on`.
+    #[wasm_bindgen(skip_typescript)]
+    pub fn off(&self, event: &str, listener: Function) -> Result<(), JsValue> {
+        let mut listeners = self.inner.listeners.borrow_mut();
+        listeners.get(event)?.retain(|f| f != &listener);
+        Ok(())
+    }
+
+    /// Sets one metadata key of this member; every member sees the change.
+    #[wasm_bindgen(js_name = setMeta)]
+    pub fn set_meta(&self, key: String, value: String) -> Result<(), JsValue> {
+        self.check("setMeta")?;
+        self.inner
+            .driver
+            .with(|s| {
+                let now = s.now();
+                s.node().set_meta(key, value, now)
+            })
+            .map_err(|e| error(format!("room.setMeta: {e}")))
+    }
+
+    /// Receives the messages published on `topic` (as `message` events).
+    pub fn subscribe(&self, topic: String) -> Result<(), JsValue> {
+        self.check("subscribe")?;
+        self.inner
+            .driver
+            .with(|s| {
+                let now = s.now();
+                s.node().subscribe(topic, now)
+            })
+            .map_err(|e| error(format!("room.subscribe: {e}")))
+    }
+
+    /// Stops receiving `topic`.
+    pub fn unsubscribe(&self, topic: String) -> Result<(), JsValue> {
+        self.check("unsubscribe")?;
+        self.inner
+            .driver
+            .with(|s| {
+                let now = s.now();
+                s.node().unsubscribe(&topic, now)
+            })
+            .map_err(|e| error(format!("room.unsubscribe: {e}")))
+    }
+
+    /// Publishes `data` (bytes, or a string sent as UTF-8) on `topic` to every subscriber;
+    /// returns the message's sequence number.
+    pub fn publish(&self, topic: String, data: Payload) -> Result<f64, JsValue> {
+        self.check("publish")?;
+        let data: JsValue = data.into();
+        let bytes = if let Some(text) = data.as_string() {
+            text.into_bytes()
+        } else if let Some(array) = data.dyn_ref::<Uint8Array>() {
+            array.to_vec()
+        } else {
+            return Err(error("room.publish: data must be a Uint8Array or a string"));
+        };
+        self.inner
+            .driver
+            .with(|s| {
+                let now = s.now();
+                s.node().publish(topic, bytes, now)
+            })
+            .map(|id| id.seq as f64)
+            .map_err(|e| error(format!("room.publish: {e}")))
+    }
+
+    /// Counters: members, neighbors, connections, signaling state, traffic.
+    pub fn stats(&self) -> RoomStatsJs {
+        #[derive(Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Conns {
+            open: usize,
+            connecting: usize,
+            closing: usize,
+        }
+        #[derive(Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Stats {
+            peer_id: String,
+            members: usize,
+            neighbors: usize,
+            connections: Conns,
+            signaling: &'static str,
+            messages_in: f64,
+            messages_out: f64,
+            bytes_in: f64,
+            bytes_out: f64,
+            delivered: f64,
+            decode_errors: f64,
+        }
+        let signaling = self.inner.signaling.state();
+        let stats = self.inner.driver.with(|s| {
+            let c = s.conn_counts();
+            let st = s.node().stats().clone();
+            let members = s
+                .node()
+                .members()
+                .iter()
+                .filter(|m| matches!(m.state, MemberState::Alive | MemberState::Suspect))
+                .count();
+            Stats {
+                peer_id: self.peer_hex.clone(),
+                members,
+                neighbors: s.node().neighbors().len(),
+                connections: Conns {
+                    open: c.open,
+                    connecting: c.connecting,
+                    closing: c.closing,
+                },
+                signaling,
+                messages_in: st.messages_in as f64,
+                messages_out: st.messages_out as f64,
+                bytes_in: st.bytes_in as f64,
+                bytes_out: st.bytes_out as f64,
+                delivered: st.messages_delivered as f64,
+                decode_errors: st.decode_errors as f64,
+            }
+        });
+        to_js(&stats).unchecked_into()
+    }
+
+    /// Leaves the room gracefully: the others see this member leave. Idempotent.
+    pub fn leave(&self) {
+        self.inner.leave();
+    }
+}

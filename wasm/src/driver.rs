@@ -1,0 +1,501 @@
+//! The browser driver of a rumor-core [`Node`]: the node in `Rc<RefCell<..>>`, one drain
+//! loop, one re-armed `setTimeout`, and one [`Conn`] per peer.
+//!
+//! Every entry point (a signal, a connection event, the timer, a command) borrows the
+//! node, does its work, drains the node's outputs until `Timeout`, re-arms the timer, and
+//! only then — with the borrow released — hands signals to the signaling sink and events to
+//! the application, so callbacks may call back into the driver.
+//!
+//! Connections mirror the native driver (rumor-signal's `driver.rs`): a `Dial` starts an
+//! offering [`Conn`]; an offer from a peer starts an answering one. Glare is resolved by
+//! `PeerId` order (the higher id's offer wins). An open data channel is `handle_connected`;
+//! a connection that ends is `handle_disconnected` if it had opened, `handle_dial_failed`
+//! if the node had dialed it and it never opened. An attempt that has not opened by its
+//! deadline is given up.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, VecDeque};
+use std::rc::{Rc, Weak};
+
+use rumor_core::{Config, Event, Identity, Instant, Node, Output, PeerId};
+use rumor_signal_proto::PeerSignal;
+use wasm_bindgen::JsValue;
+use wasm_bindgen_futures::spawn_local;
+
+use crate::rtc::{Conn, ConnEvent, Report};
+use crate::sys::{self, Timer};
+
+/// Where the driver sends signals for other peers (the signaling client, or in tests a
+/// function that hands them to another driver in the page).
+pub type SignalSink = Rc<dyn Fn(PeerId, serde_json::Value)>;
+/// Where the driver sends the node's events.
+pub type EventSink = Rc<dyn Fn(Event)>;
+
+/// How long a graceful close may take before the connection is dropped anyway (ms).
+const CLOSE_WAIT_MS: u64 = 3_000;
+/// The timer is never armed further ahead than this (ms).
+const MAX_TIMER_MS: u64 = 3_600_000;
+
+/// Driver settings.
+pub struct DriverConfig {
+    /// The node's configuration.
+    pub node: Config,
+    /// `RTCConfiguration.iceServers` (a JS array).
+    pub ice_servers: JsValue,
+    /// WebRTC connections held at most (offers beyond it are ignored).
+    pub max_conns: usize,
+    /// An attempt that has not opened after this long is given up (ms).
+    pub dial_timeout_ms: u64,
+}
+
+impl Default for DriverConfig {
+    fn default() -> Self {
+        DriverConfig {
+            node: Config::default(),
+            ice_servers: js_sys::Array::new().into(),
+            max_conns: 64,
+            dial_timeout_ms: 15_000,
+        }
+    }
+}
+
+enum Followup {
+    Connected(PeerId),
+    DialFailed(PeerId),
+    Disconnected(PeerId),
+}
+
+/// Connection-level counters, for `room.stats()`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ConnCounts {
+    /// Connections whose channel is open.
+    pub open: usize,
+    /// Attempts in progress.
+    pub connecting: usize,
+    /// Connections closing gracefully.
+    pub closing: usize,
+}
+
+/// Handle to a running driver (cheap to clone).
+#[derive(Clone)]
+pub struct Driver {
+    inner: Rc<RefCell<Inner>>,
+}
+
+struct Inner {
+    node: Node,
+    epoch: f64,
+    config: DriverConfig,
+    conns: BTreeMap<PeerId, Conn>,
+    closing: Vec<Conn>,
+    next_conn: u64,
+    followups: VecDeque<Followup>,
+    signals_out: Vec<(PeerId, serde_json::Value)>,
+    events_out: Vec<Event>,
+    signal_sink: SignalSink,
+    event_sink: EventSink,
+    node_deadline: u64,
+    timer: Option<Timer>,
+    timer_at: u64,
+    weak: Weak<RefCell<Inner>>,
+    stopped: bool,
+}
+
+impl Driver {
+    /// A driver for a new node with `identity`, seeded from `crypto.getRandomValues`.
+    pub fn new(
+        identity: Identity,
+        config: DriverConfig,
+        signal_sink: SignalSink,
+        event_sink: EventSink,
+    ) -> Driver {
+        let node = Node::new(
+            identity,
+            config.node.clone(),
+            sys::random_u64(),
+            Instant::ZERO,
+        );
+        let inner = Rc::new_cyclic(|weak| {
+            RefCell::new(Inner {
+                node,
+                epoch: sys::now_ms(),
+                config,
+                conns: BTreeMap::new(),
+                closing: Vec::new(),
+                next_conn: 0,
+                followups: VecDeque::new(),
+                signals_out: Vec::new(),
+                events_out: Vec::new(),
+                signal_sink,
+                event_sink,
+                node_deadline: u64::MAX,
+                timer: None,
+                timer_at: u64::MAX,
+                weak: weak.clone(),
+                stopped: false,
+            })
+        });
+        Driver { inner }
+    }
+
+    /// Runs `f` on the driver, drains, then delivers signals and events.
+    pub fn with<R>(&self, f: impl FnOnce(&mut DriverState<'_>) -> R) -> R {
+        run(&self.inner, |inner| f(&mut DriverState { inner }))
+    }
+
+    /// This node's id.
+    pub fn id(&self) -> PeerId {
+        self.inner.borrow().node.id()
+    }
+
+    /// A signal relayed from `from`.
+    pub fn on_signal(&self, from: PeerId, data: serde_json::Value) {
+        run(&self.inner, |i| i.on_signal(from, data));
+    }
+
+    /// The signaling server could not deliver our signal to `peer`.
+    pub fn undeliverable(&self, peer: PeerId) {
+        run(&self.inner, |i| {
+            if i.conns.get(&peer).is_some_and(|c| !c.open) {
+                i.drop_conn(peer);
+            }
+        });
+    }
+
+    /// Graceful leave: the node says goodbye and hangs up; channels close after flushing.
+    pub fn leave(&self) {
+        run(&self.inner, |i| {
+            let now = i.now();
+            i.node.leave(now);
+        });
+        run(&self.inner, |i| {
+            let peers: Vec<PeerId> = i.conns.keys().copied().collect();
+            for peer in peers {
+                i.close_conn(peer);
+            }
+        });
+    }
+
+    /// Stops at once: every connection is closed without goodbye, the timer cancelled,
+    /// and nothing more is processed.
+    pub fn stop(&self) {
+        let mut i = self.inner.borrow_mut();
+        i.stopped = true;
+        i.timer = None;
+        i.conns.clear();
+        i.closing.clear();
+        i.followups.clear();
+    }
+}
+
+/// What a command sees while it holds the driver.
+pub struct DriverState<'a> {
+    inner: &'a mut Inner,
+}
+
+impl DriverState<'_> {
+    /// The node.
+    pub fn node(&mut self) -> &mut Node {
+        &mut self.inner.node
+    }
+
+    /// The driver's current time.
+    pub fn now(&self) -> Instant {
+        self.inner.now()
+    }
+
+    /// Connection counters.
+    pub fn conn_counts(&self) -> ConnCounts {
+        let open = self.inner.conns.values().filter(|c| c.open).count();
+        ConnCounts {
+            open,
+            connecting: self.inner.conns.len() - open,
+            closing: self.inner.closing.len(),
+        }
+    }
+
+    /// True once [`Driver::stop`] ran.
+    pub fn stopped(&self) -> bool {
+        self.inner.stopped
+    }
+}
+
+/// Borrows the driver, runs `f`, drains, releases the borrow, then delivers.
+fn run<R>(cell: &Rc<RefCell<Inner>>, f: impl FnOnce(&mut Inner) -> R) -> R {
+    let (result, signals, events, signal_sink, event_sink) = {
+        let mut inner = cell.borrow_mut();
+        let result = f(&mut inner);
+        if !inner.stopped {
+            inner.drain();
+        }
+        (
+            result,
+            std::mem::take(&mut inner.signals_out),
+            std::mem::take(&mut inner.events_out),
+            inner.signal_sink.clone(),
+            inner.event_sink.clone(),
+        )
+    };
+    for (to, data) in signals {
+        signal_sink(to, data);
+    }
+    for event in events {
+        event_sink(event);
+    }
+    result
+}
+
+/// Runs `f` on the driver behind `weak` now, or on a microtask if it is busy (a JS
+/// callback that fired while the driver was borrowed).
+fn dispatch(weak: &Weak<RefCell<Inner>>, f: impl FnOnce(&mut Inner) + 'static) {
+    let Some(cell) = weak.upgrade() else {
+        return;
+    };
+    if cell.try_borrow_mut().is_ok() {
+        run(&cell, f);
+    } else {
+        spawn_local(async move { run(&cell, f) });
+    }
+}
+
+impl Inner {
+    fn now(&self) -> Instant {
+        Instant::from_millis((sys::now_ms() - self.epoch).max(0.0) as u64)
+    }
+
+    fn report(&self) -> Report {
+        let weak = self.weak.clone();
+        Rc::new(move |peer, id, event| {
+            dispatch(&weak, move |i| i.on_conn_event(peer, id, event));
+        })
+    }
+
+    fn on_signal(&mut self, from: PeerId, data: serde_json::Value) {
+        if self.stopped || self.node.has_left() {
+            return;
+        }
+        let Ok(signal) = serde_json::from_value::<PeerSignal>(data) else {
+            return; // not from a Rumor driver
+        };
+        match signal {
+            PeerSignal::Offer { session, sdp } => self.on_offer(from, session, sdp),
+            PeerSignal::Answer { session, .. } | PeerSignal::Candidate { session, .. } => {
+                if let Some(c) = self.conns.get_mut(&from) {
+                    if c.session == session {
+                        c.remote(signal);
+                    }
+                }
+            }
+        }
+    }
+
+    fn on_offer(&mut self, from: PeerId, session: u64, sdp: String) {
+        let mut dialed = false;
+        if let Some(c) = self.conns.get(&from) {
+            if c.session == session {
+                return; // duplicate
+            }
+            if c.offerer && !c.open {
+                if self.node.id() > from {
+                    return; // glare: our offer wins; they will answer it
+                }
+                dialed = c.dialed; // glare: theirs wins and satisfies our dial
+                self.conns.remove(&from);
+            } else {
+                // A new connection replaces an old one (the peer restarted or gave up).
+                self.drop_conn(from);
+            }
+        } else if self.conns.len() >= self.config.max_conns {
+            return;
+        }
+        let id = self.next_id();
+        let deadline = self.now().as_millis() + self.config.dial_timeout_ms;
+        match Conn::new(
+            &self.config.ice_servers,
+            from,
+            id,
+            session,
+            false,
+            deadline,
+            self.report(),
+        ) {
+            Ok(mut conn) => {
+                conn.dialed = dialed;
+                conn.accept_offer(sdp);
+                self.conns.insert(from, conn);
+            }
+            Err(_) if dialed => self.followups.push_back(Followup::DialFailed(from)),
+            Err(_) => {}
+        }
+    }
+
+    fn next_id(&mut self) -> u64 {
+        self.next_conn += 1;
+        self.next_conn
+    }
+
+    /// Forgets the connection to `peer` (closing it at once) and tells the node.
+    fn drop_conn(&mut self, peer: PeerId) {
+        if let Some(c) = self.conns.remove(&peer) {
+            if c.open {
+                self.followups.push_back(Followup::Disconnected(peer));
+            } else if c.dialed {
+                self.followups.push_back(Followup::DialFailed(peer));
+            }
+        }
+    }
+
+    /// Closes the connection to `peer` gracefully (after what was sent on it left).
+    fn close_conn(&mut self, peer: PeerId) {
+        if let Some(mut c) = self.conns.remove(&peer) {
+            c.close_gracefully();
+            c.deadline = self.now().as_millis() + CLOSE_WAIT_MS;
+            self.closing.push(c);
+        }
+    }
+
+    fn on_conn_event(&mut self, peer: PeerId, id: u64, event: ConnEvent) {
+        if self.stopped {
+            return;
+        }
+        if matches!(event, ConnEvent::Closed) {
+            self.closing.retain(|c| c.id != id);
+        }
+        let Some(c) = self.conns.get_mut(&peer) else {
+            return;
+        };
+        if c.id != id {
+            return; // a replaced connection
+        }
+        match event {
+            ConnEvent::Signal(signal) => {
+                if let Ok(data) = serde_json::to_value(&signal) {
+                    self.signals_out.push((peer, data));
+                }
+            }
+            ConnEvent::Channel(dc) => c.attach(dc),
+            ConnEvent::RemoteSet => c.remote_set(),
+            ConnEvent::Open => {
+                if !c.open {
+                    c.open = true;
+                    c.dialed = false;
+                    self.followups.push_back(Followup::Connected(peer));
+                }
+            }
+            ConnEvent::Message(bytes) => {
+                let now = self.now();
+                // An Err means the node refused the bytes and changed nothing.
+                let _ = self.node.handle_message(peer, &bytes, now);
+            }
+            ConnEvent::Closed => self.drop_conn(peer),
+        }
+    }
+
+    fn on_timer(&mut self) {
+        let now = self.now();
+        self.node.handle_timeout(now);
+        let ms = now.as_millis();
+        let expired: Vec<PeerId> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| !c.open && c.deadline <= ms)
+            .map(|(p, _)| *p)
+            .collect();
+        for peer in expired {
+            self.drop_conn(peer);
+        }
+        self.closing.retain(|c| c.deadline > ms);
+    }
+
+    fn drain(&mut self) {
+        loop {
+            while let Some(out) = self.node.poll_output() {
+                match out {
+                    Output::Transmit { to, bytes } => {
+                        let sent = self.conns.get(&to).is_some_and(|c| c.send(&bytes));
+                        if !sent && self.conns.get(&to).is_some_and(|c| c.open) {
+                            self.drop_conn(to); // the channel refused: it is broken
+                        }
+                    }
+                    Output::Dial(peer) => self.dial(peer),
+                    Output::Hangup(peer) => self.close_conn(peer),
+                    Output::Event(event) => self.events_out.push(event),
+                    Output::Timeout(at) => {
+                        self.node_deadline = at.as_millis();
+                        break;
+                    }
+                }
+            }
+            let Some(f) = self.followups.pop_front() else {
+                break;
+            };
+            let now = self.now();
+            match f {
+                Followup::Connected(p) => self.node.handle_connected(p, now),
+                Followup::DialFailed(p) => self.node.handle_dial_failed(p, now),
+                Followup::Disconnected(p) => self.node.handle_disconnected(p, now),
+            }
+        }
+        self.arm_timer();
+    }
+
+    fn dial(&mut self, peer: PeerId) {
+        if let Some(c) = self.conns.get_mut(&peer) {
+            if c.open {
+                self.followups.push_back(Followup::Connected(peer));
+            } else {
+                c.dialed = true; // an attempt in progress will do
+            }
+            return;
+        }
+        if self.conns.len() >= self.config.max_conns {
+            self.followups.push_back(Followup::DialFailed(peer));
+            return;
+        }
+        let id = self.next_id();
+        // Below 2^53 so JavaScript peers keep it exact.
+        let session = sys::random_u64() >> 11;
+        let deadline = self.now().as_millis() + self.config.dial_timeout_ms;
+        match Conn::new(
+            &self.config.ice_servers,
+            peer,
+            id,
+            session,
+            true,
+            deadline,
+            self.report(),
+        ) {
+            Ok(mut conn) => {
+                conn.dialed = true;
+                self.conns.insert(peer, conn);
+            }
+            Err(_) => self.followups.push_back(Followup::DialFailed(peer)),
+        }
+    }
+
+    /// Arms the one timer for the earliest of: the node's deadline, an attempt's deadline,
+    /// a graceful close's deadline.
+    fn arm_timer(&mut self) {
+        let now = self.now().as_millis();
+        let at = self
+            .conns
+            .values()
+            .filter(|c| !c.open)
+            .chain(self.closing.iter())
+            .map(|c| c.deadline)
+            .fold(self.node_deadline, u64::min)
+            .min(now + MAX_TIMER_MS);
+        if self.timer.is_some() && at == self.timer_at {
+            return;
+        }
+        self.timer_at = at;
+        let weak = self.weak.clone();
+        self.timer = Some(Timer::new(at.saturating_sub(now) as f64, move || {
+            dispatch(&weak, |i| {
+                i.timer = None;
+                i.timer_at = u64::MAX;
+                i.on_timer();
+            });
+        }));
+    }
+}

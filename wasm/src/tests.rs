@@ -1,0 +1,177 @@
+//! Browser tests (wasm-bindgen-test in headless Chromium; `cargo xtask test` runs them in
+//! a private network namespace). Three drivers in one page connect over real
+//! `RTCPeerConnection`s, with signaling handed from driver to driver inside the page.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+use rumor_core::{Event, Identity, MemberState, PeerId};
+use wasm_bindgen_futures::spawn_local;
+use wasm_bindgen_test::*;
+
+use crate::driver::{Driver, DriverConfig};
+use crate::sys;
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+type Registry = Rc<RefCell<BTreeMap<PeerId, Driver>>>;
+
+struct TestNode {
+    driver: Driver,
+    events: Rc<RefCell<Vec<Event>>>,
+}
+
+/// A driver whose signals go, on a microtask, to the driver registered under `to`.
+fn node(registry: &Registry, secret: u8) -> TestNode {
+    let identity = Identity::from_secret([secret; 32]);
+    let from = identity.id();
+    let events = Rc::new(RefCell::new(Vec::new()));
+    let reg = registry.clone();
+    let sink = Rc::new(move |to: PeerId, data: serde_json::Value| {
+        let reg = reg.clone();
+        spawn_local(async move {
+            let target = reg.borrow().get(&to).cloned();
+            match target {
+                Some(d) => d.on_signal(from, data),
+                None => {
+                    let sender = reg.borrow().get(&from).cloned();
+                    if let Some(s) = sender {
+                        s.undeliverable(to);
+                    }
+                }
+            }
+        });
+    });
+    let ev = events.clone();
+    let driver = Driver::new(
+        identity,
+        DriverConfig::default(),
+        sink,
+        Rc::new(move |e| ev.borrow_mut().push(e)),
+    );
+    registry.borrow_mut().insert(from, driver.clone());
+    TestNode { driver, events }
+}
+
+/// Polls `cond` every 50 ms for up to `ms`.
+async fn wait_for(ms: f64, mut cond: impl FnMut() -> bool) -> bool {
+    let start = sys::now_ms();
+    while sys::now_ms() - start < ms {
+        if cond() {
+            return true;
+        }
+        sys::sleep(50.0).await;
+    }
+    cond()
+}
+
+fn alive(d: &Driver) -> usize {
+    d.with(|s| {
+        s.node()
+            .members()
+            .iter()
+            .filter(|m| m.state == MemberState::Alive)
+            .count()
+    })
+}
+
+#[wasm_bindgen_test]
+async fn three_pages_converge_deliver_and_detect_a_closed_connection() {
+    let registry: Registry = Rc::default();
+    let a = node(&registry, 1);
+    let b = node(&registry, 2);
+    let c = node(&registry, 3);
+    let a_id = a.driver.id();
+    let b_id = b.driver.id();
+    for (n, name) in [(&a, "a"), (&b, "b"), (&c, "c")] {
+        n.driver.with(|s| {
+            let now = s.now();
+            s.node().set_meta("name", name, now).unwrap();
+            s.node().subscribe("chat", now).unwrap();
+        });
+    }
+    a.driver.with(|s| {
+        let now = s.now();
+        s.node().join(vec![], now)
+    });
+    for n in [&b, &c] {
+        n.driver.with(|s| {
+            let now = s.now();
+            s.node().join(vec![a_id], now)
+        });
+    }
+
+    let converged = wait_for(20_000.0, || {
+        [&a, &b, &c].iter().all(|n| alive(&n.driver) == 3)
+    })
+    .await;
+    let counts: Vec<usize> = [&a, &b, &c].iter().map(|n| alive(&n.driver)).collect();
+    assert!(
+        converged,
+        "membership did not converge: alive counts {counts:?}"
+    );
+    // Everyone sees the others' metadata.
+    let names: Vec<String> = b.driver.with(|s| {
+        s.node()
+            .members()
+            .iter()
+            .filter_map(|m| m.meta.get("name").cloned())
+            .collect()
+    });
+    assert_eq!(names.len(), 3, "names seen by b: {names:?}");
+
+    // A message published by c reaches a and b once.
+    c.driver.with(|s| {
+        let now = s.now();
+        s.node().publish("chat", b"hello".to_vec(), now).unwrap()
+    });
+    let got = |n: &TestNode| {
+        n.events
+            .borrow()
+            .iter()
+            .filter(|e| matches!(e, Event::Message { topic, data, .. } if topic == "chat" && data == b"hello"))
+            .count()
+    };
+    let delivered = wait_for(10_000.0, || got(&a) == 1 && got(&b) == 1).await;
+    assert!(
+        delivered,
+        "message not delivered: a {} b {}",
+        got(&a),
+        got(&b)
+    );
+    assert_eq!(got(&c), 0, "the publisher does not deliver to itself");
+
+    // b vanishes without a goodbye: its connections close; a neighbor of b notices.
+    let b_neighbors: Vec<PeerId> = b.driver.with(|s| s.node().neighbors());
+    assert!(!b_neighbors.is_empty(), "b has no neighbors");
+    registry.borrow_mut().remove(&b_id);
+    b.driver.stop();
+    let down = |n: &TestNode| {
+        n.events
+            .borrow()
+            .iter()
+            .any(|e| matches!(e, Event::NeighborDown(p) if *p == b_id))
+    };
+    let detected = wait_for(15_000.0, || {
+        b_neighbors
+            .iter()
+            .filter_map(|p| [&a, &c].into_iter().find(|n| n.driver.id() == *p))
+            .all(down)
+    })
+    .await;
+    assert!(detected, "no NeighborDown for b at its former neighbors");
+
+    a.driver.stop();
+    c.driver.stop();
+}
+
+#[wasm_bindgen_test]
+async fn urls_are_normalized_or_refused_with_a_reason() {
+    use crate::signal::normalize_url;
+    assert_eq!(normalize_url("ws://h:1/ws").unwrap(), "ws://h:1/ws");
+    assert_eq!(normalize_url("http://h:1").unwrap(), "ws://h:1/ws");
+    assert_eq!(normalize_url("https://h").unwrap(), "wss://h/ws");
+    assert!(normalize_url("h:1").unwrap_err().contains("expected ws://"));
+    assert!(normalize_url("ftp://h").unwrap_err().contains("scheme"));
+}

@@ -1,0 +1,244 @@
+//! The browser tests of rumor-wasm: wasm-bindgen-test in headless Chromium.
+//!
+//! Chromium ignores loopback for WebRTC, so as root the tests run inside a private network
+//! namespace (DESIGN §5 recipe): loopback up, a veth pair with 10.77.0.1 and a route to
+//! 8.8.8.8 that gives Chromium a host candidate; no packet leaves the namespace, which is
+//! deleted afterwards. Without root (a developer machine) they run directly.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+
+use crate::cmd;
+use crate::prereq::{self, CHROMEDRIVER, CHROMIUM, WASM_TARGET};
+
+/// Chromium flags for the tests (DESIGN §5).
+const CHROMIUM_FLAGS: &[&str] = &[
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-features=WebRtcHideLocalIpsWithMdns",
+];
+
+/// A network namespace that is deleted (with its veth pair) when dropped.
+pub struct Netns {
+    name: String,
+}
+
+impl Netns {
+    /// Creates the namespace of the DESIGN §5 recipe.
+    pub fn create(name: &str) -> Result<Netns> {
+        // A namespace left over by an interrupted run goes first.
+        let _ = Command::new("ip").args(["netns", "del", name]).output();
+        ip(&["netns", "add", name])?;
+        let ns = Netns {
+            name: name.to_string(),
+        };
+        let n = name;
+        ip(&["-n", n, "link", "set", "lo", "up"])?;
+        ip(&[
+            "-n", n, "link", "add", "veth0", "type", "veth", "peer", "name", "veth1",
+        ])?;
+        ip(&["-n", n, "addr", "add", "10.77.0.1/24", "dev", "veth0"])?;
+        ip(&["-n", n, "link", "set", "veth0", "up"])?;
+        ip(&["-n", n, "link", "set", "veth1", "up"])?;
+        ip(&["-n", n, "route", "add", "8.8.8.8/32", "dev", "veth0"])?;
+        Ok(ns)
+    }
+
+    /// `command` run inside the namespace.
+    pub fn wrap(&self, command: &Command) -> Command {
+        let mut wrapped = Command::new("ip");
+        wrapped.args(["netns", "exec", &self.name]);
+        wrapped.arg(command.get_program());
+        wrapped.args(command.get_args());
+        for (key, value) in command.get_envs() {
+            match value {
+                Some(v) => wrapped.env(key, v),
+                None => wrapped.env_remove(key),
+            };
+        }
+        if let Some(dir) = command.get_current_dir() {
+            wrapped.current_dir(dir);
+        }
+        wrapped
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
+    }
+}
+
+fn ip(args: &[&str]) -> Result<()> {
+    let mut command = Command::new("ip");
+    command.args(args);
+    let status = cmd::status(&mut command)?;
+    if !status.success() {
+        bail!("`{}` failed ({status})", cmd::display(&command));
+    }
+    Ok(())
+}
+
+/// Writes the webdriver.json wasm-bindgen-test-runner reads, with a fresh profile dir.
+fn webdriver_json(dir: &Path, profile: &Path) -> Result<PathBuf> {
+    let mut args: Vec<String> = CHROMIUM_FLAGS.iter().map(|s| format!("\"{s}\"")).collect();
+    args.push(format!("\"--user-data-dir={}\"", profile.display()));
+    let json = format!(
+        "{{\"goog:chromeOptions\":{{\"binary\":\"{CHROMIUM}\",\"args\":[{}]}}}}\n",
+        args.join(",")
+    );
+    let path = dir.join("webdriver.json");
+    std::fs::write(&path, json).with_context(|| format!("writing {}", path.display()))?;
+    Ok(path)
+}
+
+/// Builds, then runs `cargo test -p rumor-wasm --target wasm32-unknown-unknown` in
+/// headless Chromium (inside a private network namespace when root).
+pub fn run_wasm_tests() -> Result<()> {
+    let mut build = cmd::cargo();
+    build.args([
+        "test",
+        "-p",
+        "rumor-wasm",
+        "--target",
+        WASM_TARGET,
+        "--no-run",
+    ]);
+    let status = cmd::status(&mut build)?;
+    if !status.success() {
+        bail!("`{}` failed ({status})", cmd::display(&build));
+    }
+
+    let dir = cmd::workspace_root().join("target/wasm-test");
+    let profile = dir.join(format!("chromium-profile-{}", std::process::id()));
+    std::fs::create_dir_all(&profile).with_context(|| format!("creating {}", profile.display()))?;
+    let webdriver = webdriver_json(&dir, &profile)?;
+
+    let bin = prereq::wasm_bindgen_bin_dir()?;
+    let path = std::env::join_paths(std::iter::once(bin).chain(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    )))?;
+    let mut test = cmd::cargo();
+    test.args([
+        "test",
+        "--offline",
+        "-p",
+        "rumor-wasm",
+        "--target",
+        WASM_TARGET,
+    ])
+    .env("PATH", path)
+    .env(
+        "CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER",
+        "wasm-bindgen-test-runner",
+    )
+    .env("CHROMEDRIVER", CHROMEDRIVER)
+    .env("WASM_BINDGEN_TEST_WEBDRIVER_JSON", &webdriver)
+    .env("WASM_BINDGEN_TEST_TIMEOUT", "120");
+
+    let result = if prereq::is_root() && prereq::on_path("ip") {
+        let ns = Netns::create(&format!("rumor-t{}", std::process::id()))?;
+        let mut wrapped = ns.wrap(&test);
+        println!("    in network namespace: {}", cmd::display(&wrapped));
+        let status = cmd::status(&mut wrapped);
+        drop(ns);
+        status
+    } else {
+        println!("    not root: running the browser tests without a network namespace");
+        cmd::status(&mut test)
+    };
+    let _ = std::fs::remove_dir_all(&profile);
+    let status = result?;
+    if !status.success() {
+        bail!("the wasm browser tests failed ({status})");
+    }
+    Ok(())
+}
+
+/// The JavaScript side: builds the npm package and the server, installs the JS test
+/// dependencies (`npm ci`), type-checks `tests/js/usage.ts` against the package's
+/// declarations (`tsc --noEmit`), builds the Vite fixture (`tests/js/vite`), then runs `tests/js/e2e.mjs`: two Chromium tabs against a
+/// real rumor-signal and its seed peer (inside a private network namespace when root).
+pub fn run_js_tests() -> Result<()> {
+    let root = cmd::workspace_root();
+    crate::wasm::build()?;
+    let mut server = cmd::cargo();
+    server.args(["build", "-p", "rumor-signal", "--bin", "rumor-signal"]);
+    let status = cmd::status(&mut server)?;
+    if !status.success() {
+        bail!("`{}` failed ({status})", cmd::display(&server));
+    }
+    let js = root.join("tests/js");
+    let mut ci = Command::new("npm");
+    ci.args(["ci", "--no-audit", "--no-fund"]).current_dir(&js);
+    let status = cmd::status(&mut ci)?;
+    if !status.success() {
+        bail!("`npm ci` in tests/js failed ({status})");
+    }
+    println!("==> tsc --noEmit -p tests/js");
+    let mut tsc = Command::new("node");
+    tsc.args(["node_modules/typescript/bin/tsc", "--noEmit", "-p", "."])
+        .current_dir(&js);
+    let status = cmd::status(&mut tsc)?;
+    if !status.success() {
+        bail!("the TypeScript declarations do not type-check against tests/js/usage.ts");
+    }
+
+    println!("==> vite build (tests/js/vite: the package imported by name into a Vite 7 build)");
+    let out = root.join("target/vite-fixture");
+    let mut vite = Command::new("node");
+    vite.args([
+        "node_modules/vite/bin/vite.js",
+        "build",
+        "--config",
+        "vite/vite.config.js",
+    ])
+    .current_dir(&js);
+    let status = cmd::status(&mut vite)?;
+    if !status.success() {
+        bail!("the Vite fixture in tests/js/vite did not build ({status})");
+    }
+    let assets: Vec<String> = std::fs::read_dir(out.join("assets"))
+        .context("reading the Vite fixture's output")?
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    if !assets.iter().any(|a| a.ends_with(".wasm")) || !assets.iter().any(|a| a.ends_with(".js")) {
+        bail!("the Vite build emitted no .wasm or no .js asset: {assets:?}");
+    }
+
+    println!("==> node tests/js/e2e.mjs");
+    let mut e2e = Command::new("node");
+    e2e.arg("e2e.mjs")
+        .current_dir(&js)
+        .env("RUMOR_SIGNAL_BIN", root.join("target/debug/rumor-signal"))
+        .env("RUMOR_PKG_DIR", root.join("wasm/pkg"))
+        .env("CHROMIUM", CHROMIUM);
+    let status = if prereq::is_root() && prereq::on_path("ip") {
+        let ns = Netns::create(&format!("rumor-j{}", std::process::id()))?;
+        e2e.env("RUMOR_TEST_IP", "10.77.0.1");
+        let status = cmd::status(&mut ns.wrap(&e2e));
+        drop(ns);
+        status?
+    } else {
+        println!(
+            "    not root: no network namespace; set RUMOR_TEST_IP to an address of this \
+             machine that Chromium offers for WebRTC (default 10.77.0.1)"
+        );
+        cmd::status(&mut e2e)?
+    };
+    if !status.success() {
+        bail!("the browser tests in tests/js/e2e.mjs failed ({status})");
+    }
+    Ok(())
+}
