@@ -75,6 +75,7 @@ const context = await chromium.launchPersistentContext(profile, {
 
 const url = `ws://${addr}/ws`;
 let failed = false;
+const pageErrors = [];
 async function check(name, f) {
   const started = Date.now();
   try {
@@ -88,7 +89,10 @@ async function check(name, f) {
 
 async function openPage(label) {
   const page = await context.newPage();
-  page.on("pageerror", (e) => console.log(`[${label}] page error: ${e.message}`));
+  page.on("pageerror", (e) => {
+    pageErrors.push(`[${label}] ${e.message}`);
+    console.log(`[${label}] page error: ${e.message}`);
+  });
   page.on("console", (m) => {
     if (m.type() === "error") console.log(`[${label}] console: ${m.text()}`);
   });
@@ -200,6 +204,16 @@ try {
     }
   });
 
+  await check("a room freed without leave() stops quietly", async () => {
+    const result = await p2.evaluate(async (url) => {
+      const extra = await Rumor.join({ url, room: "e2e-free", iceServers: [] });
+      extra.free();
+      await new Promise((r) => setTimeout(r, 1500));
+      return "done";
+    }, url);
+    if (result !== "done") fail(result);
+  });
+
   await check("a page that closes is seen leaving by the other", async () => {
     await p1.close({ runBeforeUnload: false });
     await p2
@@ -220,6 +234,9 @@ try {
       }
     });
     if (!/this room was left/.test(msg)) fail(msg);
+  });
+  await check("no uncaught errors in the pages", async () => {
+    if (pageErrors.length) fail(pageErrors.join("; "));
   });
 } finally {
   await context.close().catch(() => {});

@@ -217,14 +217,38 @@ pub fn run<B: Broadcaster + Default>(
     let mut counters = BTreeMap::new();
     let sender = n / 3;
     let single: Vec<Vec<Idx>> = (0..50).map(|_| vec![sender]).collect();
-    rows.push(scenario(&mut b, &mut sim, "single", n, &single, 100, &mut counters));
+    rows.push(scenario(
+        &mut b,
+        &mut sim,
+        "single",
+        n,
+        &single,
+        100,
+        &mut counters,
+    ));
     if multi {
         let senders: Vec<Idx> = (0..10).map(|i| (i * n / 10 + 7) % n).collect();
         let multi10: Vec<Vec<Idx>> = (0..10).map(|_| senders.clone()).collect();
-        rows.push(scenario(&mut b, &mut sim, "multi10", n, &multi10, 100, &mut counters));
+        rows.push(scenario(
+            &mut b,
+            &mut sim,
+            "multi10",
+            n,
+            &multi10,
+            100,
+            &mut counters,
+        ));
     }
     sim.net.loss = 0.10;
-    rows.push(scenario(&mut b, &mut sim, "loss10", n, &single, 100, &mut counters));
+    rows.push(scenario(
+        &mut b,
+        &mut sim,
+        "loss10",
+        n,
+        &single,
+        100,
+        &mut counters,
+    ));
     sim.net.loss = 0.0;
     sim.run_for(10_000);
     for (name, dead) in [("massfail80", n * 80 / 100), ("massfail95", n * 95 / 100)] {
@@ -237,7 +261,15 @@ pub fn run<B: Broadcaster + Default>(
         sim.run_for(10_000);
         let survivor = sim.up()[sim.up().len() / 2];
         let plan: Vec<Vec<Idx>> = (0..20).map(|_| vec![survivor]).collect();
-        rows.push(scenario(&mut b, &mut sim, name, n, &plan, 100, &mut counters));
+        rows.push(scenario(
+            &mut b,
+            &mut sim,
+            name,
+            n,
+            &plan,
+            100,
+            &mut counters,
+        ));
     }
     for r in &rows {
         progress(&format!(

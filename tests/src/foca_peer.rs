@@ -25,7 +25,6 @@
 //! until the node is in, for lossy networks.
 
 use std::collections::{BTreeMap, HashMap};
-use std::convert::Infallible;
 use std::num::NonZeroU32;
 use std::time::Duration;
 
@@ -33,8 +32,6 @@ use foca::{
     Config, Foca, Identity, Incarnation, NoCustomBroadcast, Notification, OwnedNotification,
     PostcardCodec, Runtime, State, Timer,
 };
-use rand_chacha::ChaCha8Rng;
-use rand_core::{RngCore, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 use crate::sim::{Act, Idx, Input, Peer, Seen};
@@ -70,33 +67,8 @@ impl Identity for FocaId {
     }
 }
 
-/// foca's random source: a [`ChaCha8Rng`] (rand_core 0.6, like the simulator) behind the
-/// rand 0.10 traits foca 2 expects.
-pub struct FocaRng(ChaCha8Rng);
-
-impl FocaRng {
-    /// A generator seeded with `seed`.
-    pub fn seed_from_u64(seed: u64) -> Self {
-        FocaRng(ChaCha8Rng::seed_from_u64(seed))
-    }
-}
-
-impl rand::TryRng for FocaRng {
-    type Error = Infallible;
-
-    fn try_next_u32(&mut self) -> Result<u32, Infallible> {
-        Ok(self.0.next_u32())
-    }
-
-    fn try_next_u64(&mut self) -> Result<u64, Infallible> {
-        Ok(self.0.next_u64())
-    }
-
-    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Infallible> {
-        self.0.fill_bytes(dst);
-        Ok(())
-    }
-}
+/// foca's random source.
+pub type FocaRng = crate::rng::SimRng;
 
 /// The foca instance a [`FocaPeer`] drives.
 pub type FocaNode = Foca<FocaId, PostcardCodec, FocaRng, NoCustomBroadcast>;

@@ -47,7 +47,6 @@
 //!   ([`IrohPeer::neighbors`]).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::convert::Infallible;
 use std::time::{Duration, Instant};
 
 use iroh_gossip::proto::state::MessageKind;
@@ -55,41 +54,12 @@ use iroh_gossip::proto::{
     Command, Config, DeliveryScope, Event, InEvent, Message, OutEvent, PeerData, Scope, State,
     Timer, TopicId,
 };
-use rand_chacha::ChaCha8Rng;
-use rand_core::{RngCore, SeedableRng};
 use serde::Deserialize;
 
 use crate::sim::{Act, Idx, Input, Peer, Seen};
 
-/// iroh-gossip's random source: a [`ChaCha8Rng`] (rand_core 0.6, like the simulator) behind
-/// the rand 0.10 traits iroh-gossip 0.101 expects (`Rng + SeedableRng`; a topic's state is
-/// seeded from the node's generator).
-pub struct IrohRng(ChaCha8Rng);
-
-impl rand::TryRng for IrohRng {
-    type Error = Infallible;
-
-    fn try_next_u32(&mut self) -> Result<u32, Infallible> {
-        Ok(self.0.next_u32())
-    }
-
-    fn try_next_u64(&mut self) -> Result<u64, Infallible> {
-        Ok(self.0.next_u64())
-    }
-
-    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Infallible> {
-        self.0.fill_bytes(dst);
-        Ok(())
-    }
-}
-
-impl rand::SeedableRng for IrohRng {
-    type Seed = [u8; 32];
-
-    fn from_seed(seed: [u8; 32]) -> Self {
-        IrohRng(ChaCha8Rng::from_seed(seed))
-    }
-}
+/// iroh-gossip's random source (a topic's state is seeded from the node's generator).
+pub type IrohRng = crate::rng::SimRng;
 
 /// The iroh-gossip state machine an [`IrohPeer`] drives.
 pub type IrohState = State<Idx, IrohRng>;
@@ -235,7 +205,7 @@ impl IrohPeer {
             .wrapping_add(idx as u64)
             .wrapping_mul(0x9e37_79b9_7f4a_7c15)
             ^ now;
-        let rng = IrohRng(ChaCha8Rng::seed_from_u64(rng_seed));
+        let rng = IrohRng::seed_from_u64(rng_seed);
         let max_message_size = config.max_message_size;
         IrohPeer {
             state: State::new(idx, PeerData::default(), config, rng),

@@ -65,6 +65,18 @@ impl World {
         idx
     }
 
+    /// Starts `n` nodes named `n0`, `n1`, … one every `gap` ms, each joining through the
+    /// first; returns the first's index.
+    pub fn grow(&mut self, n: usize, gap: u64) -> Idx {
+        let first = self.spawn(&[("name", "n0")], &[]);
+        for i in 1..n {
+            let name = format!("n{i}");
+            self.spawn(&[("name", &name)], &[first]);
+            self.sim.run_for(gap);
+        }
+        first
+    }
+
     /// Starts node `idx` afresh with the same identity (a restart after a crash).
     pub fn boot(&mut self, idx: Idx, meta: &[(&str, &str)], seeds: &[Idx]) {
         let now = self.sim.now();

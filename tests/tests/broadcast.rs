@@ -15,13 +15,9 @@ fn world(seed: u64, net: NetConfig) -> World {
     w
 }
 
+/// Grows a group of `n` and waits until everyone knows everyone.
 fn grow(w: &mut World, n: usize, gap: u64) {
-    let seed = w.spawn(&[("name", "n0")], &[]);
-    for i in 1..n {
-        let name = format!("n{i}");
-        w.spawn(&[("name", &name)], &[seed]);
-        w.sim.run_for(gap);
-    }
+    w.grow(n, gap);
     w.run_until_ok(250, 60_000, World::check_converged).unwrap();
 }
 

@@ -7,14 +7,8 @@ use rumor_core::{Config, Identity, Instant, MemberState};
 use rumor_tests::sim::{NetConfig, Seen};
 use rumor_tests::world::{seed_from_env, World};
 
-/// Starts `n` nodes joining one seed, one every `gap` ms, each with a `name` key.
 fn grow(w: &mut World, n: usize, gap: u64) {
-    let seed = w.spawn(&[("name", "n0")], &[]);
-    for i in 1..n {
-        let name = format!("n{i}");
-        w.spawn(&[("name", &name)], &[seed]);
-        w.sim.run_for(gap);
-    }
+    w.grow(n, gap);
 }
 
 /// Failed observations of nodes that are up (false accusations that stuck).

@@ -166,11 +166,13 @@ impl Rumor {
             return Err(error(format!("Rumor.join: options.meta: {err}")));
         }
         let weak = Rc::downgrade(&inner);
+        // Whole milliseconds in the message: formatting floats costs kilobytes of wasm.
         let timeout_ms = opts.timeout_ms;
+        let shown = timeout_ms as u64;
         *inner.join_timer.borrow_mut() = Some(Timer::new(timeout_ms, move || {
             if let Some(room) = weak.upgrade() {
                 room.fail_join(format!(
-                    "Rumor.join: no answer from the signaling server within {timeout_ms} ms; \
+                    "Rumor.join: no answer from the signaling server within {shown} ms; \
                      check the url and that rumor-signal is running"
                 ));
             }
@@ -390,6 +392,16 @@ impl RoomInner {
                 web_sys_report(&err);
             }
         }
+    }
+}
+
+impl Drop for RoomInner {
+    /// A room freed from JS (`room.free()`) without `leave()` stops at once and unhooks
+    /// its `pagehide` listener, so no callback reaches the freed closures.
+    fn drop(&mut self) {
+        self.remove_pagehide();
+        self.signaling.close();
+        self.driver.stop();
     }
 }
 

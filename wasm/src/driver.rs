@@ -31,6 +31,10 @@ pub type SignalSink = Rc<dyn Fn(PeerId, serde_json::Value)>;
 /// Where the driver sends the node's events.
 pub type EventSink = Rc<dyn Fn(Event)>;
 
+/// Offers that crossed one of ours (glare), counted for the tests.
+#[cfg(test)]
+pub static GLARES: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
 /// How long a graceful close may take before the connection is dropped anyway (ms).
 const CLOSE_WAIT_MS: u64 = 3_000;
 /// The timer is never armed further ahead than this (ms).
@@ -179,7 +183,13 @@ impl Driver {
     /// Stops at once: every connection is closed without goodbye, the timer cancelled,
     /// and nothing more is processed.
     pub fn stop(&self) {
-        let mut i = self.inner.borrow_mut();
+        let Ok(mut i) = self.inner.try_borrow_mut() else {
+            // Called from inside the driver (cannot happen through the JS API): retry
+            // once the driver is free.
+            let driver = self.clone();
+            spawn_local(async move { driver.stop() });
+            return;
+        };
         i.stopped = true;
         i.timer = None;
         i.conns.clear();
@@ -296,6 +306,8 @@ impl Inner {
                 return; // duplicate
             }
             if c.offerer && !c.open {
+                #[cfg(test)]
+                GLARES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 if self.node.id() > from {
                     return; // glare: our offer wins; they will answer it
                 }

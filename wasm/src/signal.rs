@@ -340,6 +340,14 @@ impl Inner {
     }
 }
 
+impl Drop for Inner {
+    /// Unhooks and closes the socket, so no callback reaches the freed closures.
+    fn drop(&mut self) {
+        self.closed = true;
+        self.teardown();
+    }
+}
+
 /// Lowercase hex.
 pub fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";

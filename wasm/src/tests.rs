@@ -175,3 +175,49 @@ async fn urls_are_normalized_or_refused_with_a_reason() {
     assert!(normalize_url("h:1").unwrap_err().contains("expected ws://"));
     assert!(normalize_url("ftp://h").unwrap_err().contains("scheme"));
 }
+
+#[wasm_bindgen_test]
+async fn glare_and_an_unknown_seed_still_connect() {
+    let registry: Registry = Rc::default();
+    let a = node(&registry, 11);
+    let b = node(&registry, 12);
+    let c = node(&registry, 13);
+    let (a_id, b_id) = (a.driver.id(), b.driver.id());
+    let glares_before = crate::driver::GLARES.load(std::sync::atomic::Ordering::Relaxed);
+    // a and b join through each other at the same moment: both offer (glare); the higher
+    // id's offer wins and both keep the one connection.
+    a.driver.with(|s| {
+        let now = s.now();
+        s.node().join(vec![b_id], now)
+    });
+    b.driver.with(|s| {
+        let now = s.now();
+        s.node().join(vec![a_id], now)
+    });
+    // c's first seed is unknown to the signaling layer: that dial fails at once
+    // (undeliverable) and c goes on to a.
+    let ghost = Identity::from_secret([99; 32]).id();
+    c.driver.with(|s| {
+        let now = s.now();
+        s.node().join(vec![ghost, a_id], now)
+    });
+    let connected = wait_for(20_000.0, || {
+        [&a, &b, &c].iter().all(|n| alive(&n.driver) == 3)
+            && a.driver.with(|s| s.node().neighbors()).contains(&b_id)
+            && b.driver.with(|s| s.node().neighbors()).contains(&a_id)
+    })
+    .await;
+    let counts: Vec<usize> = [&a, &b, &c].iter().map(|n| alive(&n.driver)).collect();
+    assert!(
+        connected,
+        "no convergence after glare: alive counts {counts:?}"
+    );
+    let glares = crate::driver::GLARES.load(std::sync::atomic::Ordering::Relaxed) - glares_before;
+    assert!(
+        glares >= 1,
+        "the offers did not cross (glare seen {glares} times)"
+    );
+    for n in [&a, &b, &c] {
+        n.driver.stop();
+    }
+}

@@ -38,7 +38,7 @@ impl Prereq {
         match self {
             Prereq::WasmTarget => "rustup target wasm32-unknown-unknown",
             Prereq::WasmBindgenCli => "wasm-bindgen-cli (the version in Cargo.lock)",
-            Prereq::Chromium => "chromium and chromedriver",
+            Prereq::Chromium => "chromium and chromedriver (and ip, as root)",
             Prereq::Binaryen => "wasm-opt (binaryen)",
             Prereq::Node => "node and npm",
         }
@@ -50,6 +50,10 @@ impl Prereq {
             Prereq::WasmTarget => ensure_rustup_target(WASM_TARGET),
             Prereq::WasmBindgenCli => ensure_wasm_bindgen_cli(),
             Prereq::Chromium => {
+                // As root the browser tests run in a network namespace, made with `ip`.
+                if is_root() && !on_path("ip") {
+                    apt_install(&["iproute2"])?;
+                }
                 if PathBuf::from(CHROMIUM).exists() && PathBuf::from(CHROMEDRIVER).exists() {
                     println!("    {CHROMIUM} and {CHROMEDRIVER} present");
                     return Ok(());
@@ -109,14 +113,20 @@ pub fn wasm_bindgen_version() -> Result<String> {
     bail!("no wasm-bindgen package in Cargo.lock; build rumor-wasm for {WASM_TARGET} once")
 }
 
-/// Where `cargo xtask` keeps wasm-bindgen-cli binaries (one directory per version, reused
-/// by later runs): `target/tools/wasm-bindgen-<version>/bin`.
+/// Where `cargo xtask` keeps wasm-bindgen-cli binaries, one directory per version, outside
+/// the checkout so that fresh clones (as CI makes) reuse them: `$RUMOR_TOOLS_DIR`, else
+/// `~/.cache/rumor/wasm-bindgen-<version>/bin`, else `target/tools/...` when there is no home.
 pub fn wasm_bindgen_bin_dir() -> Result<PathBuf> {
     let version = wasm_bindgen_version()?;
-    Ok(cmd::workspace_root()
-        .join("target/tools")
-        .join(format!("wasm-bindgen-{version}"))
-        .join("bin"))
+    let base = match (
+        std::env::var_os("RUMOR_TOOLS_DIR"),
+        std::env::var_os("HOME"),
+    ) {
+        (Some(dir), _) => PathBuf::from(dir),
+        (None, Some(home)) => PathBuf::from(home).join(".cache/rumor"),
+        (None, None) => cmd::workspace_root().join("target/tools"),
+    };
+    Ok(base.join(format!("wasm-bindgen-{version}")).join("bin"))
 }
 
 /// Install wasm-bindgen-cli at the Cargo.lock version into the cache unless it is there.
