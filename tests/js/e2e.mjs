@@ -75,14 +75,18 @@ const context = await chromium.launchPersistentContext(profile, {
 
 const url = `ws://${addr}/ws`;
 let failed = false;
+let passes = 0;
+let failures = 0;
 const pageErrors = [];
 async function check(name, f) {
   const started = Date.now();
   try {
     await f();
+    passes += 1;
     console.log(`ok   ${name} (${Date.now() - started} ms)`);
   } catch (e) {
     failed = true;
+    failures += 1;
     console.log(`FAIL ${name}: ${e.message}`);
   }
 }
@@ -243,6 +247,7 @@ try {
   server.proc.kill("SIGTERM");
   rmSync(profile, { recursive: true, force: true });
 }
+console.log(`browser: ${passes} passed, ${failures} failed`);
 if (failed) {
   console.log("rumor-signal log (tail):\n" + serverLog.split("\n").slice(-30).join("\n"));
   process.exit(1);
