@@ -2,11 +2,12 @@
 //!
 //! - `cargo xtask test`: every check CI runs (`.ci/run` calls exactly this).
 //! - `cargo xtask bench`: the benchmark binary in `rumor-tests`, arguments passed through.
-//! - `cargo xtask demo`: the demo page and signaling server (arrives with later work).
+//! - `cargo xtask demo`: builds the npm package and rumor-signal, serves the demo page.
 //! - `cargo xtask wasm`: the npm package in `wasm/pkg/` (sizes in target/bench/wasm.json).
 
 mod browser;
 mod cmd;
+mod demo;
 mod prereq;
 mod test;
 mod wasm;
@@ -14,9 +15,6 @@ mod wasm;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-
-/// Exit status of a subcommand whose work has not been built yet.
-const NOT_YET: u8 = 2;
 
 /// Command line of `cargo xtask`.
 #[derive(Parser)]
@@ -46,8 +44,16 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
-    /// Serve the demo page with a signaling server (not built yet).
-    Demo,
+    /// Build the npm package and rumor-signal, then serve the demo page (www/) and the
+    /// package (/pkg/) until Ctrl-C.
+    Demo {
+        /// Address rumor-signal listens on (HTTP and WebSocket).
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
+        /// More rumor-signal flags, after `--` (e.g. `-- --rtc-ip 192.168.1.10`).
+        #[arg(last = true)]
+        server_args: Vec<String>,
+    },
     /// Build the npm package in wasm/pkg (wasm-bindgen --target web, wasm-opt -Oz).
     Wasm,
 }
@@ -57,10 +63,10 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Test { only } => test::run(only.as_deref()).map(|()| ExitCode::SUCCESS),
         Command::Bench { args } => bench(&args),
-        Command::Demo => Ok(not_yet(
-            "the demo page and its signaling server arrive with later work; \
-             `cargo xtask demo` will build and serve them then",
-        )),
+        Command::Demo {
+            listen,
+            server_args,
+        } => demo::run(listen, &server_args),
         Command::Wasm => wasm::build().map(|_| ExitCode::SUCCESS),
     };
     result.unwrap_or_else(|err| {
@@ -111,10 +117,4 @@ fn bench(args: &[String]) -> anyhow::Result<ExitCode> {
 fn exit_code(status: std::process::ExitStatus) -> ExitCode {
     let code = status.code().unwrap_or(1);
     ExitCode::from(u8::try_from(code).unwrap_or(1))
-}
-
-/// Explain that a subcommand is not built yet and return its exit status.
-fn not_yet(what: &str) -> ExitCode {
-    eprintln!("xtask: not available yet: {what}.");
-    ExitCode::from(NOT_YET)
 }

@@ -1,0 +1,382 @@
+// The Rumor demo page: join a room (from the URL hash), show the members, the overlay,
+// messages and stats. Plain ES module over the npm package served at /pkg/.
+import init, { Rumor } from "/pkg/rumor.js";
+
+const $ = (id) => document.getElementById(id);
+const params = new URLSearchParams(location.search);
+const SIGNAL_URL = params.get("signal") ?? `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws`;
+const ICE_SERVERS = params.getAll("stun").map((urls) => ({ urls }));
+const GONE_KEEP_MS = 60_000; // how long left/failed members stay listed
+const NBRS_KEY = "nbrs"; // metadata key: this tab's neighbors (short ids), for others' drawings
+const SVG_NS = "http://www.w3.org/2000/svg";
+
+let room = null; // the joined Room
+let joining = null; // the current join attempt (a token)
+const members = new Map(); // peerId -> { peerId, meta, topics, state, since, self }
+const neighbors = new Set(); // this tab's direct WebRTC neighbors
+const topics = new Set();
+let lastStats = null;
+
+// ---- helpers ---------------------------------------------------------------------------
+
+const short = (id) => (id ? id.slice(0, 8) : "?");
+const nameOf = (m) => m?.meta?.name || (m?.meta?.role === "seed" ? "seed (server)" : short(m?.peerId));
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === "class") node.className = v;
+    else node.setAttribute(k, v);
+  }
+  node.append(...children);
+  return node;
+}
+function ago(ms) {
+  const s = Math.max(0, Math.round(ms / 1000));
+  if (s < 60) return `${s}s ago`;
+  if (s < 3600) return `${Math.floor(s / 60)}m ${s % 60}s ago`;
+  return `${Math.floor(s / 3600)}h ago`;
+}
+function fmtBytes(n) {
+  if (n < 1024) return `${n.toFixed(0)} B`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
+  return `${(n / 1024 / 1024).toFixed(1)} MiB`;
+}
+function showError(message) {
+  const box = $("error");
+  box.textContent = message;
+  box.hidden = !message;
+}
+function setStatus(text, kind = "") {
+  const s = $("status");
+  s.textContent = text;
+  s.className = `status ${kind}`;
+}
+function roomFromHash() {
+  const r = decodeURIComponent(location.hash.slice(1));
+  return /^[A-Za-z0-9._-]{1,64}$/.test(r) ? r : "lobby";
+}
+function defaultName() {
+  const saved = localStorage.getItem("rumor-demo-name");
+  if (saved) return saved;
+  const animals = ["otter", "heron", "lynx", "finch", "panda", "koala", "marten", "ibis", "wombat", "gecko"];
+  return `${animals[Math.floor(Math.random() * animals.length)]}-${Math.floor(Math.random() * 100)}`;
+}
+
+// ---- state from events -----------------------------------------------------------------
+
+function upsert(m, state) {
+  const old = members.get(m.peerId);
+  const s = state ?? (m.state === "suspect" ? "suspected" : "alive");
+  members.set(m.peerId, {
+    peerId: m.peerId,
+    meta: m.meta ?? old?.meta ?? {},
+    topics: m.topics ?? old?.topics ?? [],
+    self: m.self ?? old?.self ?? false,
+    state: s,
+    since: old && old.state === s ? old.since : Date.now(),
+  });
+}
+
+function syncFromRoom() {
+  if (!room) return;
+  let list;
+  try {
+    list = room.members();
+  } catch {
+    return;
+  }
+  const live = new Set();
+  for (const m of list) {
+    live.add(m.peerId);
+    const old = members.get(m.peerId);
+    const state = m.state === "suspect" ? "suspected" : "alive";
+    if (!old || old.state !== state || JSON.stringify(old.meta) !== JSON.stringify(m.meta)) upsert(m);
+    else Object.assign(old, { meta: m.meta, topics: m.topics });
+  }
+  // Members the node no longer lists but no leave event reached us for: mark them gone.
+  for (const m of members.values()) {
+    if (!live.has(m.peerId) && (m.state === "alive" || m.state === "suspected")) {
+      m.state = "failed";
+      m.since = Date.now();
+    }
+  }
+  for (const [id, m] of members) {
+    if ((m.state === "left" || m.state === "failed") && Date.now() - m.since > GONE_KEEP_MS) members.delete(id);
+  }
+}
+
+let nbrsTimer = null;
+function publishNeighbors() {
+  // Share this tab's neighbor list in its metadata (debounced) so every tab can draw the
+  // whole overlay, not only its own links.
+  clearTimeout(nbrsTimer);
+  nbrsTimer = setTimeout(() => {
+    if (!room) return;
+    try {
+      room.setMeta(NBRS_KEY, [...neighbors].map(short).sort().join(","));
+    } catch (e) {
+      console.warn("setMeta(nbrs):", e);
+    }
+  }, 1000);
+}
+
+// ---- join ------------------------------------------------------------------------------
+
+async function join() {
+  const roomName = roomFromHash();
+  const name = $("name").value.trim() || defaultName();
+  localStorage.setItem("rumor-demo-name", name);
+  $("room").value = roomName;
+  $("share").href = `#${roomName}`;
+  $("share").textContent = location.href.split("#")[0] + "#" + roomName;
+  if (room) {
+    try { room.leave(); } catch { /* already left */ }
+    room = null;
+  }
+  members.clear();
+  neighbors.clear();
+  topics.clear();
+  $("log").replaceChildren();
+  showError("");
+  setStatus(`joining ${roomName}…`);
+  const token = {};
+  joining = token;
+  let r;
+  try {
+    r = await Rumor.join({ url: SIGNAL_URL, room: roomName, meta: { name }, iceServers: ICE_SERVERS });
+  } catch (e) {
+    if (joining !== token) return;
+    setStatus("not connected", "bad");
+    showError(`Could not join room "${roomName}" at ${SIGNAL_URL}:\n${e?.message ?? e}\n\n` +
+      "Is the server running (cargo xtask demo)? Reload the page or press Join to retry.");
+    render();
+    return;
+  }
+  if (joining !== token) {
+    r.leave();
+    return;
+  }
+  room = r;
+  document.title = `Rumor · ${roomName} · ${name}`;
+  r.on("join", (m) => { upsert(m); render(); });
+  r.on("update", ({ member }) => { upsert(member); render(); });
+  r.on("leave", ({ peerId, reason }) => {
+    const m = members.get(peerId);
+    if (m) { m.state = reason; m.since = Date.now(); }
+    neighbors.delete(peerId);
+    render();
+  });
+  r.on("neighbor", ({ peerId, up }) => {
+    if (up) neighbors.add(peerId); else neighbors.delete(peerId);
+    publishNeighbors();
+    render();
+  });
+  r.on("message", onMessage);
+  subscribe($("topic").value.trim() || "chat");
+  syncFromRoom();
+  setStatus(`in room ${roomName}`, "ok");
+  render();
+}
+
+function subscribe(topic) {
+  if (!room || topics.has(topic)) return;
+  room.subscribe(topic);
+  topics.add(topic);
+  $("topics").textContent = [...topics].join(", ");
+}
+
+// ---- messages --------------------------------------------------------------------------
+
+function logMessage({ topic, who, text, info, mine }) {
+  const li = el("li", { class: mine ? "mine" : "" },
+    el("span", { class: "who" }, who), `: ${text}`,
+    el("span", { class: "info" }, `#${topic}${info ? " · " + info : ""}`));
+  const log = $("log");
+  log.prepend(li);
+  while (log.children.length > 200) log.lastChild.remove();
+}
+
+function onMessage(msg) {
+  let body = null;
+  try { body = JSON.parse(msg.text ?? ""); } catch { /* not ours: show as text */ }
+  const sender = members.get(msg.from);
+  const who = sender ? nameOf(sender) : (body?.name ?? short(msg.from));
+  const text = typeof body?.text === "string" ? body.text : (msg.text ?? `(${msg.data.length} bytes)`);
+  const parts = [];
+  if (typeof body?.t === "number") parts.push(`${Math.max(0, Date.now() - body.t)} ms`);
+  parts.push(`${msg.hops} hop${msg.hops === 1 ? "" : "s"}`);
+  logMessage({ topic: msg.topic, who, text, info: parts.join(" · ") });
+}
+
+$("publish-form").addEventListener("submit", (ev) => {
+  ev.preventDefault();
+  if (!room) return showError("Not in a room yet: join first.");
+  const topic = $("topic").value.trim();
+  const text = $("text").value;
+  if (!topic || !text) return;
+  try {
+    subscribe(topic);
+    room.publish(topic, JSON.stringify({ t: Date.now(), name: $("name").value.trim(), text }));
+    logMessage({ topic, who: "you", text, info: "sent", mine: true });
+    $("text").value = "";
+    showError("");
+  } catch (e) {
+    showError(`Could not publish: ${e?.message ?? e}`);
+  }
+});
+
+$("join-form").addEventListener("submit", (ev) => {
+  ev.preventDefault();
+  const r = $("room").value.trim();
+  const name = $("name").value.trim();
+  if (r === roomFromHash() && room) {
+    // Same room: only the name changed; no need to rejoin.
+    localStorage.setItem("rumor-demo-name", name);
+    try { room.setMeta("name", name); } catch (e) { showError(`Could not rename: ${e?.message ?? e}`); }
+    render();
+    return;
+  }
+  if (`#${r}` !== location.hash) location.hash = r; // hashchange rejoins
+  else join();
+});
+window.addEventListener("hashchange", () => join());
+
+// ---- rendering -------------------------------------------------------------------------
+
+const STATE_ORDER = { alive: 0, suspected: 1, failed: 2, left: 3 };
+
+function render() {
+  const me = room ? members.get(room.peerId) : null;
+  $("my-name").textContent = me ? nameOf(me) : $("name").value;
+  $("my-id").textContent = room ? short(room.peerId) : "–";
+  $("my-id").title = room?.peerId ?? "";
+  renderMembers();
+  renderOverlay();
+}
+
+function renderMembers() {
+  const rows = [...members.values()].sort((a, b) =>
+    (b.self - a.self) || (STATE_ORDER[a.state] - STATE_ORDER[b.state]) || nameOf(a).localeCompare(nameOf(b)));
+  const now = Date.now();
+  const tbody = $("members").tBodies[0];
+  tbody.replaceChildren(...rows.map((m) => {
+    const meta = Object.entries(m.meta).filter(([k]) => k !== NBRS_KEY && k !== "name")
+      .map(([k, v]) => `${k}=${v}`);
+    if (m.topics.length) meta.push(`topics: ${m.topics.join(", ")}`);
+    if (neighbors.has(m.peerId)) meta.push("neighbor");
+    const gone = m.state === "left" || m.state === "failed";
+    return el("tr", { class: `${m.self ? "self" : ""} ${gone ? "gone" : ""}` },
+      el("td", {}, nameOf(m) + (m.self ? " (you)" : "")),
+      el("td", {}, el("code", { title: m.peerId }, short(m.peerId))),
+      el("td", { class: `state ${m.state}` }, m.state),
+      el("td", {}, ago(now - m.since)),
+      el("td", { class: "meta" }, meta.join(" · ")));
+  }));
+  const live = rows.filter((m) => m.state === "alive" || m.state === "suspected").length;
+  $("member-count").textContent = `${live} live${rows.length > live ? `, ${rows.length - live} gone` : ""}`;
+}
+
+function svg(tag, attrs, text) {
+  const node = document.createElementNS(SVG_NS, tag);
+  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+function renderOverlay() {
+  const root = $("overlay");
+  const list = [...members.values()].sort((a, b) => a.peerId.localeCompare(b.peerId));
+  if (!list.length) {
+    root.replaceChildren(svg("text", { x: 200, y: 200, "text-anchor": "middle", class: "empty" },
+      room ? "waiting for members…" : "not connected"));
+    return;
+  }
+  const n = list.length;
+  const r = n === 1 ? 0 : 150;
+  const pos = new Map();
+  list.forEach((m, i) => {
+    const a = (2 * Math.PI * i) / n - Math.PI / 2;
+    pos.set(m.peerId, { x: 200 + r * Math.cos(a), y: 200 + r * Math.sin(a), a });
+  });
+  const byShort = new Map(list.map((m) => [short(m.peerId), m.peerId]));
+  const edges = new Map(); // "a|b" -> mine?
+  const add = (a, b, mine) => {
+    if (!pos.has(a) || !pos.has(b) || a === b) return;
+    const key = a < b ? `${a}|${b}` : `${b}|${a}`;
+    edges.set(key, edges.get(key) || mine);
+  };
+  const myId = room?.peerId;
+  for (const m of list) {
+    if (m.self || m.state === "left" || m.state === "failed") continue;
+    for (const s of (m.meta[NBRS_KEY] ?? "").split(",")) if (byShort.has(s)) add(m.peerId, byShort.get(s), false);
+  }
+  if (myId) for (const p of neighbors) add(myId, p, true);
+  const nodes = [];
+  for (const [key, mine] of [...edges].sort((x, y) => x[1] - y[1])) {
+    const [a, b] = key.split("|").map((id) => pos.get(id));
+    nodes.push(svg("line", { x1: a.x, y1: a.y, x2: b.x, y2: b.y, class: `edge ${mine ? "mine" : ""}` }));
+  }
+  const dotR = n > 60 ? 4 : n > 25 ? 6 : 9;
+  for (const m of list) {
+    const p = pos.get(m.peerId);
+    const g = svg("g", {});
+    g.append(svg("title", {}, `${nameOf(m)} (${short(m.peerId)}) — ${m.state}`));
+    g.append(svg("circle", { cx: p.x, cy: p.y, r: m.self ? dotR + 2 : dotR, class: `dot ${m.state} ${m.self ? "self" : ""}` }));
+    if (n <= 40) {
+      const lx = 200 + (r + 22) * Math.cos(p.a), ly = 200 + (r + 22) * Math.sin(p.a);
+      const anchor = n === 1 ? "middle" : Math.abs(Math.cos(p.a)) < 0.3 ? "middle" : Math.cos(p.a) > 0 ? "start" : "end";
+      g.append(svg("text", { x: n === 1 ? 200 : lx, y: n === 1 ? 230 : ly + 4, "text-anchor": anchor }, nameOf(m)));
+    }
+    nodes.push(g);
+  }
+  root.replaceChildren(...nodes);
+}
+
+function renderStats() {
+  if (!room) {
+    $("stats").replaceChildren();
+    return;
+  }
+  let s;
+  try { s = room.stats(); } catch { return; }
+  const now = performance.now();
+  const rate = (k) => {
+    if (!lastStats) return 0;
+    const dt = (now - lastStats.at) / 1000;
+    return dt > 0 ? Math.max(0, (s[k] - lastStats.s[k]) / dt) : 0;
+  };
+  const rows = [
+    ["Neighbors", s.neighbors],
+    ["Members", s.members],
+    ["Connections", `${s.connections.open} open${s.connections.connecting ? `, ${s.connections.connecting} connecting` : ""}`],
+    ["Signaling", s.signaling],
+    ["Messages in /s", rate("messagesIn").toFixed(1)],
+    ["Messages out /s", rate("messagesOut").toFixed(1)],
+    ["Bytes in /s", fmtBytes(rate("bytesIn"))],
+    ["Bytes out /s", fmtBytes(rate("bytesOut"))],
+    ["Delivered", s.delivered],
+    ["Decode errors", s.decodeErrors],
+  ];
+  lastStats = { at: now, s };
+  $("stats").replaceChildren(...rows.map(([k, v]) => el("div", {}, el("dt", {}, k), el("dd", {}, String(v)))));
+  if (s.signaling !== "connected") setStatus(`signaling ${s.signaling}`, "bad");
+  else setStatus(`in room ${roomFromHash()}`, "ok");
+}
+
+// ---- start -----------------------------------------------------------------------------
+
+window.addEventListener("error", (e) => showError(`Page error: ${e.message}`));
+window.addEventListener("unhandledrejection", (e) => showError(`Page error: ${e.reason?.message ?? e.reason}`));
+
+$("name").value = defaultName();
+$("room").value = roomFromHash();
+render();
+try {
+  await init();
+} catch (e) {
+  setStatus("failed to load", "bad");
+  showError(`Could not load the Rumor package from /pkg/: ${e?.message ?? e}\nBuild it with cargo xtask wasm (cargo xtask demo does).`);
+  throw e;
+}
+setInterval(() => { syncFromRoom(); render(); renderStats(); }, 1000);
+await join();
