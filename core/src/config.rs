@@ -202,11 +202,58 @@ impl Default for BroadcastConfig {
     }
 }
 
+/// Direct messages and request/response between members that need not be neighbors.
+#[derive(Debug, Clone)]
+pub struct DirectConfig {
+    /// A send is reported failed, and a request times out, when no acknowledgement or
+    /// response came back within this time.
+    pub timeout: Duration,
+    /// Hops a direct message may be flooded when no neighbor knows a path to its target.
+    pub flood_ttl: u8,
+    /// Sends and requests awaiting an answer, at most (more are refused with an error).
+    pub max_pending: usize,
+    /// Routed message ids remembered to drop copies (floods, loops), at most.
+    pub seen_capacity: usize,
+    /// Reverse paths (member → neighbor its messages came through) remembered, at most.
+    pub route_capacity: usize,
+}
+
+impl Default for DirectConfig {
+    fn default() -> Self {
+        DirectConfig {
+            timeout: Duration::from_secs(5),
+            flood_ttl: 6,
+            max_pending: 1_024,
+            seen_capacity: 8_192,
+            route_capacity: 4_096,
+        }
+    }
+}
+
+/// Application state sync (pull model, see [`crate::StateSync`]).
+#[derive(Debug, Clone)]
+pub struct StateSyncConfig {
+    /// How often the node runs one pull with a random neighbor (also on every new neighbor).
+    pub interval: Duration,
+}
+
+impl Default for StateSyncConfig {
+    fn default() -> Self {
+        StateSyncConfig {
+            interval: Duration::from_secs(1),
+        }
+    }
+}
+
 /// Everything a [`crate::Node`] can be tuned with.
 #[derive(Debug, Clone, Default)]
 pub struct Config {
     /// Broadcast (Plumtree), topic and history parameters.
     pub broadcast: BroadcastConfig,
+    /// Direct message and request/response parameters.
+    pub direct: DirectConfig,
+    /// Application state sync parameters.
+    pub state_sync: StateSyncConfig,
     /// Overlay (HyParView) parameters.
     pub overlay: OverlayConfig,
     /// Membership (failure detection, anti-entropy) parameters.

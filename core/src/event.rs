@@ -58,6 +58,49 @@ pub enum Event {
         /// Overlay hops it travelled to reach this node.
         hops: u16,
     },
+    /// A direct message [`crate::Node::send`] by `from` to this node.
+    Direct {
+        /// The sender.
+        from: PeerId,
+        /// Its bytes.
+        data: Vec<u8>,
+    },
+    /// A request from `from`: answer with [`crate::Node::respond`]`(from, id, ..)`.
+    Request {
+        /// The requester.
+        from: PeerId,
+        /// The request's id, to pass back in the response.
+        id: u64,
+        /// Its bytes.
+        data: Vec<u8>,
+    },
+    /// The response to this node's request `id`.
+    Response {
+        /// The member that answered.
+        from: PeerId,
+        /// The id [`crate::Node::request`] returned.
+        id: u64,
+        /// The answer.
+        data: Vec<u8>,
+    },
+    /// The target acknowledged direct message `id` (from [`crate::Node::send`]).
+    Delivered {
+        /// The target.
+        to: PeerId,
+        /// The id `send` returned.
+        id: u64,
+    },
+    /// No acknowledgement (for a send) or response (for a request) came back within
+    /// `DirectConfig::timeout`: the target is gone or unreachable. Nothing more will come.
+    DirectFailed {
+        /// The target.
+        to: PeerId,
+        /// The id `send` or `request` returned.
+        id: u64,
+    },
+    /// The leader (lowest id among live members that are candidates) changed; `None` when
+    /// no live member is a candidate.
+    LeaderChanged(Option<PeerId>),
     /// A connection to this peer became part of the active view.
     NeighborUp(PeerId),
     /// This peer is no longer an active neighbor.

@@ -27,6 +27,9 @@
 //! The protocol stack: ed25519 [`identity`] and signed member [`record`]s; the HyParView
 //! overlay (`overlay`); SWIM-style failure detection with Lifeguard's dynamic suspicion
 //! (`liveness`); membership spread by push and bucketed anti-entropy (`sync`);
+//! Plumtree broadcast with topics and history ([`broadcast`]); direct messages and
+//! request/response routed over the overlay (`direct`); application state sync
+//! ([`StateSync`]); leader election from member records (`leader`);
 //! and the [`wire`] format. docs/protocol.md describes the messages.
 
 #![forbid(unsafe_code)]
@@ -35,24 +38,34 @@ extern crate alloc;
 
 pub mod broadcast;
 pub mod config;
+mod direct;
 pub mod event;
 pub mod identity;
+pub mod keys;
+mod leader;
 mod liveness;
 pub mod membership;
 mod node;
 mod overlay;
 pub mod record;
+mod state_sync;
 pub mod stats;
 mod sync;
 pub mod time;
 pub mod wire;
 
 pub use broadcast::BroadcastSizes;
-pub use config::{BroadcastConfig, Config, Limits, MembershipConfig, OverlayConfig};
+pub use broadcast::DEFAULT_TOPIC;
+pub use config::{
+    BroadcastConfig, Config, DirectConfig, Limits, MembershipConfig, OverlayConfig, StateSyncConfig,
+};
 pub use event::{Event, Output};
 pub use identity::{Ed25519, Identity, PeerId, Signature, Verify};
+pub use keys::KeyListeners;
+pub use leader::CANDIDATE_KEY;
 pub use membership::{Member, MemberState};
 pub use node::{CommandError, HandleError, Node};
+pub use state_sync::StateSync;
 pub use stats::Stats;
 pub use time::Instant;
 pub use wire::MsgId;

@@ -47,7 +47,7 @@ impl Node {
             if let Some(Link::Active(n)) = self.links.get_mut(&peer) {
                 n.last_ping = Some(now);
             }
-            self.send(peer, &Message::Ping { nonce });
+            self.transmit(peer, &Message::Ping { nonce });
         }
         for peer in silent {
             if let Some(Link::Active(n)) = self.links.remove(&peer) {

@@ -4,6 +4,7 @@
 //! The logic is spread over modules by concept: `overlay` (HyParView), `liveness`
 //! (pings, suspicion, refutation) and `sync` (anti-entropy and push).
 
+use alloc::boxed::Box;
 use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -14,10 +15,12 @@ use rand_core::{RngCore, SeedableRng};
 
 use crate::broadcast::Broadcast;
 use crate::config::Config;
+use crate::direct::Direct;
 use crate::event::{Event, Output};
 use crate::identity::{Ed25519, Identity, PeerId, Verify};
 use crate::membership::{Member, Members, SuspicionTimes};
 use crate::record::{Claim, Entry, MetaEntry, Record, SignedRecord};
+use crate::state_sync::StateSync;
 use crate::stats::Stats;
 use crate::time::Instant;
 use crate::wire::{self, DecodeError, Intent, Message};
@@ -57,6 +60,17 @@ pub enum CommandError {
     /// The topic name is empty, too long, or one too many.
     #[error("topic refused: {0} (nothing changed)")]
     TopicInvalid(&'static str),
+    /// No live member with this id is known; nothing was sent.
+    #[error("no live member {0} is known; nothing was sent")]
+    UnknownMember(PeerId),
+    /// A direct message or request to this node itself; nothing was sent.
+    #[error("a direct message needs another member as its target; nothing was sent")]
+    NotToSelf,
+    /// Too many sends and requests are waiting for an answer; nothing was sent.
+    #[error(
+        "{0} direct messages are already waiting for an answer; nothing was sent, retry later"
+    )]
+    TooManyPending(usize),
 }
 
 /// The state of one connection this node knows about.
@@ -94,6 +108,7 @@ pub(crate) struct Timers {
     pub sync: Instant,
     pub shuffle: Instant,
     pub heal: Instant,
+    pub state_sync: Instant,
     pub join_retry: Option<Instant>,
     pub ticks: u64,
 }
@@ -124,6 +139,10 @@ pub struct Node {
     pub(crate) left: bool,
     pub(crate) stats: Stats,
     pub(crate) broadcast: Broadcast,
+    pub(crate) direct: Direct,
+    pub(crate) state_sync: Option<Box<dyn StateSync>>,
+    pub(crate) candidates: BTreeSet<PeerId>,
+    pub(crate) leader: Option<PeerId>,
 }
 
 impl Node {
@@ -150,6 +169,7 @@ impl Node {
             sync: now + jitter(&mut rng, m.sync_interval),
             shuffle: now + o.shuffle_interval + jitter(&mut rng, o.shuffle_interval),
             heal: now + o.heal_interval + jitter(&mut rng, o.heal_interval),
+            state_sync: now + jitter(&mut rng, config.state_sync.interval),
             join_retry: None,
             ticks: 0,
         };
@@ -173,12 +193,21 @@ impl Node {
             left: false,
             stats: Stats::default(),
             broadcast: Broadcast::default(),
+            direct: Direct::default(),
+            state_sync: None,
+            candidates: BTreeSet::new(),
+            leader: None,
             identity,
         };
         // Sequence numbers start at a random point, so that a restarted node with the same
         // identity does not reuse ids its peers still remember as seen.
         let start = node.rng.next_u64() >> 20;
         node.broadcast.start_seq(start);
+        let start = node.rng.next_u64();
+        node.direct.start_ids(start);
+        node.broadcast
+            .subscriptions
+            .insert(String::from(crate::broadcast::DEFAULT_TOPIC), None);
         let pull = node.config.broadcast.pull_interval;
         let j = jitter(&mut node.rng, pull);
         node.broadcast.pull_at = Some(now + pull + j);
@@ -285,6 +314,7 @@ impl Node {
         }
         self.own = next;
         self.publish_own(now);
+        self.leader_refresh();
         self.flush_push();
         Ok(())
     }
@@ -300,7 +330,7 @@ impl Node {
         self.publish_own(now);
         self.flush_push();
         for peer in self.neighbors() {
-            self.send(peer, &Message::Disconnect { leaving: true });
+            self.transmit(peer, &Message::Disconnect { leaving: true });
         }
         let peers: Vec<PeerId> = self.links.keys().copied().collect();
         for peer in peers {
@@ -405,6 +435,12 @@ impl Node {
         if self.broadcast.pull_at.is_some_and(|t| now >= t) {
             self.pull(now);
         }
+        if now >= self.timers.state_sync {
+            self.timers.state_sync =
+                next_period(self.timers.state_sync, self.config.state_sync.interval, now);
+            self.state_sync_tick();
+        }
+        self.expire_direct(now);
         self.expire_grafts(now);
         self.expire_suspicions(now);
         self.flush_push();
@@ -424,7 +460,12 @@ impl Node {
 
     fn next_deadline(&self) -> Instant {
         let t = &self.timers;
-        let mut d = t.tick.min(t.sync).min(t.shuffle).min(t.heal);
+        let mut d = t
+            .tick
+            .min(t.sync)
+            .min(t.shuffle)
+            .min(t.heal)
+            .min(t.state_sync);
         if let Some(j) = t.join_retry {
             d = d.min(j);
         }
@@ -433,6 +474,9 @@ impl Node {
         }
         if let Some(b) = self.broadcast.next_deadline() {
             d = d.min(b);
+        }
+        if let Some(r) = self.direct.next_deadline() {
+            d = d.min(r);
         }
         d
     }
@@ -461,7 +505,7 @@ impl Node {
                     }
                     Message::ShuffleReply { route, peers } => self.on_shuffle_reply(route, peers),
                     Message::Views { active } => self.on_views(from, active),
-                    Message::Ping { nonce } => self.send(from, &Message::Pong { nonce }),
+                    Message::Ping { nonce } => self.transmit(from, &Message::Pong { nonce }),
                     Message::Pong { .. } => {}
                     Message::Update { entries } => {
                         for e in entries {
@@ -485,6 +529,9 @@ impl Node {
                         self.on_history_request(from, topic, max_age_ms, now)
                     }
                     Message::History { messages } => self.on_history(messages, now),
+                    Message::Routed(r) => self.on_routed(from, r, now),
+                    Message::StatePull { data } => self.on_state_pull(from, data),
+                    Message::StatePush { data } => self.on_state_push(from, data, now),
                     Message::Hello { .. } | Message::Welcome { .. } => {
                         unreachable!("handled above")
                     }
@@ -494,7 +541,7 @@ impl Node {
     }
 
     /// Queues one message for `to`.
-    pub(crate) fn send(&mut self, to: PeerId, msg: &Message) {
+    pub(crate) fn transmit(&mut self, to: PeerId, msg: &Message) {
         let bytes = wire::encode(msg);
         if self.outputs.len() >= self.config.limits.max_queued_outputs {
             self.stats.dropped_outputs += 1;
@@ -514,6 +561,23 @@ impl Node {
 
     /// Queues an event for the application.
     pub(crate) fn emit(&mut self, event: Event) {
+        let member_event = matches!(
+            event,
+            Event::MemberJoined(_)
+                | Event::MemberUpdated { .. }
+                | Event::MemberLeft(_)
+                | Event::MemberFailed(_)
+        );
+        if member_event {
+            self.leader_track(&event);
+            // The leader change is reported after the member event that caused it.
+            if let Some(Output::Event(Event::LeaderChanged(_))) = self.outputs.back() {
+                let change = self.outputs.pop_back();
+                self.outputs.push_back(Output::Event(event));
+                self.outputs.extend(change);
+                return;
+            }
+        }
         self.outputs.push_back(Output::Event(event));
     }
 

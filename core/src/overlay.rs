@@ -119,7 +119,7 @@ impl Node {
             let Some(victim) = self.pick(&others) else {
                 break;
             };
-            self.send(victim, &Message::Disconnect { leaving: false });
+            self.transmit(victim, &Message::Disconnect { leaving: false });
             self.hang_up(victim, now);
             self.add_passive(victim);
         }
@@ -145,7 +145,7 @@ impl Node {
             Some(Link::Dialing { intent, .. }) => {
                 self.links
                     .insert(peer, Link::AwaitWelcome { intent, deadline });
-                self.send(peer, &Message::Hello { intent });
+                self.transmit(peer, &Message::Hello { intent });
             }
             // A new connection from a peer whose old one we are closing.
             None | Some(Link::Closing { .. }) => {
@@ -181,7 +181,7 @@ impl Node {
             }
             Intent::Probe => false,
         };
-        self.send(from, &Message::Welcome { accepted: accept });
+        self.transmit(from, &Message::Welcome { accepted: accept });
         if !accept {
             self.hang_up(from, now);
             if intent != Intent::Probe {
@@ -194,7 +194,7 @@ impl Node {
             let ttl = self.config.overlay.active_random_walk_length;
             for n in self.neighbors() {
                 if n != from {
-                    self.send(n, &Message::ForwardJoin { joiner: from, ttl });
+                    self.transmit(n, &Message::ForwardJoin { joiner: from, ttl });
                 }
             }
         }
@@ -231,7 +231,7 @@ impl Node {
             self.add_passive(joiner);
         }
         if let Some(n) = self.pick(&next) {
-            self.send(
+            self.transmit(
                 n,
                 &Message::ForwardJoin {
                     joiner,
@@ -302,6 +302,17 @@ impl Node {
         }
     }
 
+    /// Adds a seed to enter the group through (tried, in turn with the others, whenever
+    /// this node has no neighbor).
+    pub fn add_seed(&mut self, seed: PeerId, now: Instant) {
+        if self.left || seed == self.me || self.seeds.contains(&seed) {
+            return;
+        }
+        self.seeds.push(seed);
+        self.try_seed(now);
+        self.flush_push();
+    }
+
     /// Dials seeds (in order) while this node has no neighbor.
     pub(crate) fn try_seed(&mut self, now: Instant) {
         if self.active_count() > 0 || self.seeds.is_empty() || self.pending_neighbor_dials() > 0 {
@@ -354,7 +365,7 @@ impl Node {
             self.views_dirty = false;
             let active = self.neighbors();
             for n in active.clone() {
-                self.send(
+                self.transmit(
                     n,
                     &Message::Views {
                         active: active.clone(),
@@ -448,7 +459,7 @@ impl Node {
             peers.push(passive.swap_remove(i));
         }
         let ttl = self.config.overlay.shuffle_walk_length;
-        self.send(
+        self.transmit(
             target,
             &Message::Shuffle {
                 path: vec![self.me],
@@ -480,7 +491,7 @@ impl Node {
         if ttl > 0 && path.len() < MAX_SHUFFLE_LIST {
             if let Some(n) = self.pick(&next) {
                 path.push(self.me);
-                self.send(
+                self.transmit(
                     n,
                     &Message::Shuffle {
                         path,
@@ -498,7 +509,7 @@ impl Node {
             reply.push(mine.swap_remove(i));
         }
         path.pop();
-        self.send(
+        self.transmit(
             from,
             &Message::ShuffleReply {
                 route: path,
@@ -523,7 +534,7 @@ impl Node {
             }
             Some(next) => {
                 if matches!(self.links.get(&next), Some(Link::Active(_))) {
-                    self.send(next, &Message::ShuffleReply { route, peers });
+                    self.transmit(next, &Message::ShuffleReply { route, peers });
                 }
             }
         }

@@ -49,4 +49,15 @@ pub struct Stats {
     pub pull_offers: u64,
     /// Tree rewirings by Plumtree's optimization step.
     pub tree_optimizations: u64,
+    /// Direct messages relayed for other members.
+    pub direct_relayed: u64,
+    /// Copies of direct messages dropped as already seen (floods, loops).
+    pub direct_duplicates: u64,
+    /// Direct messages dropped with no path left (flood hops used up).
+    pub direct_dropped: u64,
+    /// Acknowledgements and responses that matched nothing pending (late or forged).
+    pub direct_unmatched: u64,
+    /// Application state-sync messages not sent or not taken: larger than one frame, or
+    /// arriving with no handler set.
+    pub state_sync_refused: u64,
 }

@@ -132,7 +132,7 @@ impl Node {
                 .map(|(e, _)| e.clone())
                 .collect();
             for batch in batches(entries, budget, encoded_len) {
-                self.send(n, &Message::Update { entries: batch });
+                self.transmit(n, &Message::Update { entries: batch });
             }
         }
     }
@@ -140,9 +140,10 @@ impl Node {
     /// A new neighbor: tell it who we are and compare tables.
     pub(crate) fn on_neighbor_up(&mut self, peer: PeerId) {
         let own = self.own_entry_stored();
-        self.send(peer, &Message::Update { entries: vec![own] });
+        self.transmit(peer, &Message::Update { entries: vec![own] });
         let (hash, count) = self.members.root();
-        self.send(peer, &Message::SyncRoot { hash, count });
+        self.transmit(peer, &Message::SyncRoot { hash, count });
+        self.state_pull(peer);
     }
 
     fn own_entry_stored(&self) -> Entry {
@@ -157,14 +158,14 @@ impl Node {
         let neighbors = self.neighbors();
         if let Some(peer) = self.pick(&neighbors) {
             let (hash, count) = self.members.root();
-            self.send(peer, &Message::SyncRoot { hash, count });
+            self.transmit(peer, &Message::SyncRoot { hash, count });
         }
     }
 
     pub(crate) fn on_sync_root(&mut self, from: PeerId, hash: u64, count: u32) {
         if (hash, count) != self.members.root() {
             let hashes = self.members.bucket_hashes().to_vec();
-            self.send(from, &Message::SyncBuckets { hashes });
+            self.transmit(from, &Message::SyncBuckets { hashes });
         }
     }
 
@@ -195,7 +196,7 @@ impl Node {
             }
             if !cur.is_empty() && cur.len() + digests.len() > per_message {
                 let digests = core::mem::take(&mut cur);
-                self.send(
+                self.transmit(
                     from,
                     &Message::SyncDigest {
                         buckets: cur_mask,
@@ -208,7 +209,7 @@ impl Node {
             for d in digests {
                 if cur.len() >= per_message {
                     let digests = core::mem::take(&mut cur);
-                    self.send(
+                    self.transmit(
                         from,
                         &Message::SyncDigest {
                             buckets: cur_mask,
@@ -220,7 +221,7 @@ impl Node {
             }
         }
         if cur_mask != 0 {
-            self.send(
+            self.transmit(
                 from,
                 &Message::SyncDigest {
                     buckets: cur_mask,
@@ -292,7 +293,7 @@ impl Node {
             .max(FRAME_SLACK);
         let want_per_message = budget / 33;
         for batch in batches(give, budget, encoded_len) {
-            self.send(
+            self.transmit(
                 to,
                 &Message::SyncDelta {
                     entries: batch,
@@ -302,7 +303,7 @@ impl Node {
         }
         for chunk in want.chunks(want_per_message) {
             let want = chunk.to_vec();
-            self.send(
+            self.transmit(
                 to,
                 &Message::SyncDelta {
                     entries: Vec::new(),

@@ -188,6 +188,54 @@ pub enum Message {
         /// The messages (chunks included), oldest first.
         messages: Vec<Gossip>,
     },
+    /// A direct message on its way to one member, possibly through others.
+    Routed(Routed),
+    /// Application state sync: the sender's pull request (opaque to Rumor).
+    StatePull {
+        /// What the application produced (e.g. a digest of its state).
+        data: Vec<u8>,
+    },
+    /// Application state sync: the answer to a [`Message::StatePull`].
+    StatePush {
+        /// What the application answered.
+        data: Vec<u8>,
+    },
+}
+
+/// A direct message addressed to one member; relayed hop by hop over the overlay.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Routed {
+    /// The member that sent it.
+    pub origin: PeerId,
+    /// The member it is for.
+    pub target: PeerId,
+    /// Unique among the origin's routed messages; copies with the same (origin, id) are dropped.
+    pub id: u64,
+    /// Flooding hops left, for when no neighbor knows a path to the target.
+    pub ttl: u8,
+    /// What it carries.
+    pub body: RoutedBody,
+}
+
+/// The content of a [`Routed`] message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RoutedBody {
+    /// Application bytes from `send`; the target answers with [`RoutedBody::Ack`].
+    Send(Vec<u8>),
+    /// The target got the `Send` with this id.
+    Ack {
+        /// The id of the acknowledged `Send`.
+        of: u64,
+    },
+    /// Application bytes from `request`; the target's application answers.
+    Request(Vec<u8>),
+    /// The answer to a request.
+    Response {
+        /// The id of the request answered.
+        request: u64,
+        /// The application's answer.
+        data: Vec<u8>,
+    },
 }
 
 /// Why bytes could not be decoded. In every case the node's state was left untouched.

@@ -44,8 +44,10 @@ pub trait SignalSink: Send + 'static {
     fn send(&self, to: PeerId, data: serde_json::Value) -> Result<(), ()>;
 }
 
+/// A closure run on the node inside the driver (any node command).
+pub type NodeCall = Box<dyn FnOnce(&mut rumor_core::Node, rumor_core::Instant) + Send>;
+
 /// Commands from the application to the driver.
-#[derive(Debug)]
 pub enum Command {
     /// Set one metadata key; the answer says whether the node accepted it.
     SetMeta(
@@ -55,6 +57,8 @@ pub enum Command {
     ),
     /// Leave the group gracefully, then stop; answered once the goodbyes were flushed.
     Leave(oneshot::Sender<()>),
+    /// Run a closure on the node (it answers through its own channel, if it needs to).
+    Call(NodeCall),
 }
 
 /// What the driver publishes after every drain.
@@ -195,6 +199,10 @@ impl<S: SignalSink> Driver<S> {
                     Some(Command::SetMeta(k, v, reply)) => {
                         let now = self.now();
                         let _ = reply.send(self.node.set_meta(k, v, now));
+                    }
+                    Some(Command::Call(f)) => {
+                        let now = self.now();
+                        f(&mut self.node, now);
                     }
                     Some(Command::Leave(reply)) => {
                         self.leave().await;

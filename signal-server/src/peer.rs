@@ -154,6 +154,59 @@ impl NativePeer {
         Ok(rx.await.map_err(|_| PeerError::Stopped)??)
     }
 
+    /// Runs `f` on the node inside the driver and returns its result: any command of
+    /// [`rumor_core::Node`] (`publish`, `subscribe`, `send`, `request`, `respond`,
+    /// `set_state_sync`, `set_candidate`, `leader`, ...). Their events arrive through
+    /// [`NativePeer::next_event`].
+    pub async fn with_node<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut rumor_core::Node, rumor_core::Instant) -> R + Send + 'static,
+    ) -> Result<R, PeerError> {
+        let (tx, rx) = oneshot::channel();
+        let call: crate::driver::NodeCall = Box::new(move |node, now| {
+            let _ = tx.send(f(node, now));
+        });
+        self.commands
+            .send(Command::Call(call))
+            .await
+            .map_err(|_| PeerError::Stopped)?;
+        rx.await.map_err(|_| PeerError::Stopped)
+    }
+
+    /// Adds a seed to enter the group through (tried whenever this peer has no neighbor).
+    pub async fn add_seed(&self, seed: PeerId) -> Result<(), PeerError> {
+        self.with_node(move |n, now| n.add_seed(seed, now)).await
+    }
+
+    /// Publishes `data` to every other member (on [`rumor_core::DEFAULT_TOPIC`]).
+    pub async fn broadcast(&self, data: Vec<u8>) -> Result<u64, PeerError> {
+        Ok(self
+            .with_node(move |n, now| n.broadcast(data, now))
+            .await??
+            .seq)
+    }
+
+    /// Sends `data` to member `to`; its id comes back, and `Event::Delivered` or
+    /// `Event::DirectFailed` with it follows.
+    pub async fn send(&self, to: PeerId, data: Vec<u8>) -> Result<u64, PeerError> {
+        Ok(self
+            .with_node(move |n, now| n.send(to, data, now))
+            .await??)
+    }
+
+    /// Registers the application's state-sync handler.
+    pub async fn set_state_sync(
+        &self,
+        handler: Box<dyn rumor_core::StateSync>,
+    ) -> Result<(), PeerError> {
+        self.with_node(move |n, _| n.set_state_sync(handler)).await
+    }
+
+    /// The current leader, as this peer sees it.
+    pub async fn leader(&self) -> Result<Option<PeerId>, PeerError> {
+        self.with_node(|n, _| n.leader()).await
+    }
+
     /// Leaves gracefully: goodbyes to the neighbors (who then spread the leave), connections
     /// flushed and closed, signaling closed.
     pub async fn leave(mut self) {

@@ -1,6 +1,7 @@
 //! Real WebRTC, native to native, on 127.0.0.1 only and without STUN: three native peers
 //! join a room through the server; with the seed peer they form one group in which all
-//! four know all four with their metadata; one leaves gracefully and the others see it.
+//! four know all four with their metadata; a request gets its response; one leaves
+//! gracefully and the others see it.
 
 mod common;
 
@@ -51,6 +52,24 @@ async fn wait_until(what: &str, peers: &[NativePeer], mut check: impl FnMut() ->
     }
 }
 
+/// The first event of `peer` that `pick` accepts (others are skipped).
+async fn next_matching<T>(
+    peer: &mut NativePeer,
+    mut pick: impl FnMut(rumor_core::Event) -> Option<T>,
+) -> T {
+    let wait = async {
+        while let Some(e) = peer.next_event().await {
+            if let Some(t) = pick(e) {
+                return t;
+            }
+        }
+        panic!("the peer stopped before the awaited event");
+    };
+    tokio::time::timeout(GROUP_PATIENCE, wait)
+        .await
+        .expect("the awaited event came in time")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_native_peers_and_the_seed_form_one_group() {
     let _ = tracing_subscriber::fmt()
@@ -88,6 +107,31 @@ async fn three_native_peers_and_the_seed_form_one_group() {
     }
     assert_eq!(server.handle.counts().seeds, 1);
     eprintln!("one group of four after {:?}", started.elapsed());
+
+    // Request and response through the Rust API of the native peer.
+    let (a, b) = (peers[0].id(), peers[1].id());
+    let id = peers[0]
+        .with_node(move |n, now| n.request(b, b"ping".to_vec(), now))
+        .await
+        .unwrap()
+        .expect("request accepted");
+    let request = next_matching(&mut peers[1], |e| match e {
+        rumor_core::Event::Request { from, id, data } if from == a => Some((id, data)),
+        _ => None,
+    })
+    .await;
+    assert_eq!(request.1, b"ping");
+    peers[1]
+        .with_node(move |n, now| n.respond(a, request.0, b"pong".to_vec(), now))
+        .await
+        .unwrap()
+        .unwrap();
+    let response = next_matching(&mut peers[0], |e| match e {
+        rumor_core::Event::Response { from, id: i, data } if from == b && i == id => Some(data),
+        _ => None,
+    })
+    .await;
+    assert_eq!(response, b"pong");
 
     // The last one leaves gracefully; the other two see it leave.
     let leaver = peers.pop().unwrap();

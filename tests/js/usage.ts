@@ -1,6 +1,14 @@
 // Type-checks the rumor-gossip declarations (`tsc --noEmit -p tests/js`): every call of the
 // API as an application writes it, plus misuses that must not compile.
-import init, { Rumor, type Member, type Room, type RoomEventMap, type RoomStats } from "rumor-gossip";
+import init, {
+  Rumor,
+  type Member,
+  type RequestEvent,
+  type Room,
+  type RoomEventMap,
+  type RoomStats,
+  type StateSyncHandler,
+} from "rumor-gossip";
 
 export async function demo(): Promise<void> {
   await init();
@@ -28,6 +36,29 @@ export async function demo(): Promise<void> {
   room.subscribe("chat");
   const seq: number = room.publish("chat", "hello");
   room.publish("chat", new Uint8Array([1, 2, 3]));
+  // Seed-system parity: direct messages, request/response, state sync, leader, key listeners.
+  room.on("direct", (d) => console.log(d.from, d.data.length, d.text));
+  room.on("leader", (l) => console.log(l.peerId === null ? "no leader" : l.peerId));
+  const other: string = members[0]?.peerId ?? "";
+  await room.send(other, "hi");
+  const answer: Uint8Array = await room.request(other, new Uint8Array([1]));
+  room.onRequest(async (req: RequestEvent) => `echo ${req.text ?? req.data.length} from ${req.from}`);
+  room.onRequest(null);
+  const map: Record<string, number> = {};
+  const sync: StateSyncHandler = {
+    request: () => JSON.stringify(map),
+    answer: (from: string, req: Uint8Array) => (req.length ? JSON.stringify({ from }) : null),
+    merge: (_from: string, resp: Uint8Array) => console.log(resp.length),
+  };
+  room.setStateSync(sync);
+  room.setStateSync(null);
+  room.setCandidate(true);
+  const leader: string | null = room.leader();
+  const off: () => void = room.onKeyChange("status", (m: Member, v: string) => console.log(m.peerId, v));
+  off();
+  room.addSeed(other);
+  const bseq: number = room.broadcast("to everyone");
+  console.log(answer.length, leader, bseq);
   const stats: RoomStats = room.stats();
   console.log(seq, stats.neighbors, stats.connections.open, stats.signaling);
   room.leave();
@@ -39,6 +70,10 @@ export async function demo(): Promise<void> {
   room.on("leave", (e) => console.log(e.meta));
   // @ts-expect-error: numbers are not payloads
   room.publish("chat", 42);
+  // @ts-expect-error: a request answers with bytes, not void
+  const wrong: void = await room.request(other, "x");
+  // @ts-expect-error: a state-sync handler needs `merge`
+  room.setStateSync({ request: () => "", answer: () => null });
   // @ts-expect-error: `room` is required
   await Rumor.join({ url: "ws://localhost:8080/ws" });
 }

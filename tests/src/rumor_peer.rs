@@ -72,8 +72,14 @@ pub struct RumorPeer {
     pub events: Vec<(u64, Event)>,
     /// Keep every event in `events` (off by default to save memory in large runs).
     pub record_events: bool,
+    /// Answers every [`Event::Request`] at once with what it returns, when set.
+    pub responder: Option<Responder>,
     payloads_seen: u64,
 }
+
+/// An application that answers requests: given the requester and the request's bytes,
+/// returns the response's bytes.
+pub type Responder = Box<dyn FnMut(PeerId, &[u8]) -> Vec<u8>>;
 
 impl RumorPeer {
     /// Wraps `node`; registers its id as `idx`.
@@ -85,6 +91,7 @@ impl RumorPeer {
             next: None,
             events: Vec::new(),
             record_events: false,
+            responder: None,
             payloads_seen: 0,
         }
     }
@@ -171,12 +178,28 @@ impl RumorPeer {
                                 hops: *hops,
                             },
                         )),
-                        Event::NeighborUp(_) | Event::NeighborDown(_) => None,
+                        Event::NeighborUp(_)
+                        | Event::NeighborDown(_)
+                        | Event::Direct { .. }
+                        | Event::Request { .. }
+                        | Event::Response { .. }
+                        | Event::Delivered { .. }
+                        | Event::DirectFailed { .. }
+                        | Event::LeaderChanged(_) => None,
                     };
                     if let Some((id, s)) = obs {
                         if let Some(i) = self.idx(&id) {
                             seen.push((i, s));
                         }
+                    }
+                    if let (Event::Request { from, id, data }, Some(answer)) =
+                        (&ev, self.responder.as_mut())
+                    {
+                        let response = answer(*from, data);
+                        // A request from a member forgotten meanwhile is simply not answered.
+                        let _ = self
+                            .node
+                            .respond(*from, *id, response, Instant::from_millis(now));
                     }
                     if self.record_events {
                         self.events.push((now, ev));

@@ -12,6 +12,8 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 
+use crate::coordination::Coordination;
+use crate::direct::DirectState;
 use crate::driver::{Driver, DriverConfig};
 use crate::signal::{normalize_url, SigEvent, Signaling};
 use crate::sys::{self, error, Timer};
@@ -30,6 +32,9 @@ export interface JoinOptions {
   iceServers?: RTCIceServer[];
   /** Give up joining after this many milliseconds (default 15000). */
   timeoutMs?: number;
+  /** WebRTC neighbors kept at most (HyParView's active view; default 5). Others are
+   * reached through them. */
+  maxNeighbors?: number;
 }
 
 /** A member of the room as this page sees it. */
@@ -57,6 +62,28 @@ export interface RoomEventMap {
   message: { topic: string; from: string; seq: number; data: Uint8Array; text?: string; hops: number };
   /** A direct WebRTC neighbor came (`up: true`) or went (`up: false`). */
   neighbor: { peerId: string; up: boolean };
+  /** A message another member sent to this page with `room.send`. */
+  direct: { from: string; data: Uint8Array; text?: string };
+  /** The leader (lowest id among live members that are candidates) changed. */
+  leader: { peerId: string | null };
+}
+
+/** A request from another member, as `room.onRequest`'s handler gets it. */
+export interface RequestEvent {
+  from: string;
+  data: Uint8Array;
+  /** Set when `data` is valid UTF-8. */
+  text?: string;
+}
+
+/** The application's side of state sync (pull model); see `room.setStateSync`. */
+export interface StateSyncHandler {
+  /** What to ask a neighbor with, e.g. a digest of this page's state. */
+  request(): Uint8Array | string;
+  /** The answer to a neighbor's request, e.g. what it lacks; nothing to send nothing. */
+  answer(from: string, request: Uint8Array): Uint8Array | string | null | undefined;
+  /** Takes in a neighbor's answer to this page's request. */
+  merge(from: string, response: Uint8Array): void;
 }
 
 /** Names of the events of `Room.on`. */
@@ -82,6 +109,29 @@ export interface Room {
   on<K extends RoomEventName>(event: K, listener: (payload: RoomEventMap[K]) => void): void;
   /** Removes a listener added with `on`. */
   off<K extends RoomEventName>(event: K, listener: (payload: RoomEventMap[K]) => void): void;
+  /** Sends `data` to one member (neighbor or not, routed through the group). Resolves
+   * when it acknowledged; rejects when it is unknown or did not answer within 5 s. */
+  send(peerId: string, data: Uint8Array | string): Promise<void>;
+  /** Sends a request to one member; resolves with its response (from its `onRequest`
+   * handler), rejects when it is unknown or did not answer within 5 s. */
+  request(peerId: string, data: Uint8Array | string): Promise<Uint8Array>;
+  /** Answers requests from other members with what `handler` returns (or resolves to);
+   * `null` removes the handler. */
+  onRequest(
+    handler:
+      | ((request: RequestEvent) => Uint8Array | string | Promise<Uint8Array | string>)
+      | null,
+  ): void;
+  /** Registers the application's state sync: every second, and with every new neighbor,
+   * the room sends `handler.request()` to a neighbor, which answers with
+   * `handler.answer(..)`, which this page takes in with `handler.merge(..)`. `null` stops
+   * it. The handler runs synchronously inside the room: it must not call room methods. */
+  setStateSync(handler: StateSyncHandler | null): void;
+  /** The current leader's id, or `null` when no live member is a candidate. */
+  leader(): string | null;
+  /** Calls `listener` whenever a member joins with `key` set or changes it; returns a
+   * function that removes the listener. */
+  onKeyChange(key: string, listener: (member: Member, value: string) => void): () => void;
 }
 "#;
 
@@ -129,11 +179,15 @@ impl Rumor {
                 }),
             );
             let weak_ev = weak.clone();
+            let mut node = Config::default();
+            if let Some(n) = opts.max_neighbors {
+                node.overlay.active_view_capacity = n;
+            }
             let driver = Driver::new(
                 identity,
                 DriverConfig {
                     ice_servers: opts.ice_servers.clone(),
-                    node: Config::default(),
+                    node,
                     ..DriverConfig::default()
                 },
                 Rc::new(signaling.sink()),
@@ -144,8 +198,11 @@ impl Rumor {
                 }),
             );
             RoomInner {
+                me: weak.clone(),
                 driver,
                 signaling,
+                direct: RefCell::new(DirectState::default()),
+                coordination: RefCell::new(Coordination::default()),
                 listeners: RefCell::new(Listeners::default()),
                 left: Cell::new(false),
                 pending: RefCell::new(Some((resolve, reject))),
@@ -191,6 +248,7 @@ struct Options {
     meta: BTreeMap<String, String>,
     ice_servers: JsValue,
     timeout_ms: f64,
+    max_neighbors: Option<usize>,
 }
 
 fn parse_options(options: &JsValue) -> Result<Options, JsValue> {
@@ -245,12 +303,23 @@ fn parse_options(options: &JsValue) -> Result<Options, JsValue> {
             ))
         }
     };
+    let max = get("maxNeighbors");
+    let max_neighbors = match max.as_f64() {
+        Some(n) if (1.0..=64.0).contains(&n) && n.fract() == 0.0 => Some(n as usize),
+        _ if max.is_undefined() => None,
+        _ => {
+            return Err(error(
+                "Rumor.join: options.maxNeighbors must be a whole number from 1 to 64",
+            ))
+        }
+    };
     Ok(Options {
         url,
         room,
         meta,
         ice_servers,
         timeout_ms,
+        max_neighbors,
     })
 }
 
@@ -269,6 +338,8 @@ struct Listeners {
     update: Vec<Function>,
     message: Vec<Function>,
     neighbor: Vec<Function>,
+    direct: Vec<Function>,
+    leader: Vec<Function>,
 }
 
 impl Listeners {
@@ -279,23 +350,32 @@ impl Listeners {
             "update" => &mut self.update,
             "message" => &mut self.message,
             "neighbor" => &mut self.neighbor,
+            "direct" => &mut self.direct,
+            "leader" => &mut self.leader,
             other => {
                 return Err(error(format!(
-                    "unknown event {other:?}; use one of 'join', 'leave', 'update', 'message', 'neighbor'"
+                    "unknown event {other:?}; use one of 'join', 'leave', 'update', 'message', \
+                     'neighbor', 'direct', 'leader'"
                 )))
             }
         })
     }
 }
 
-type Settle = (Function, Function);
+pub(crate) type Settle = (Function, Function);
 type Handler = Closure<dyn FnMut(JsValue)>;
 
-struct RoomInner {
-    driver: Driver,
+pub(crate) struct RoomInner {
+    /// This room, for callbacks that outlive a call (request handlers' Promises).
+    pub(crate) me: Weak<RoomInner>,
+    pub(crate) driver: Driver,
     signaling: Signaling,
+    /// Sends and requests waiting for their answer, and the request handler.
+    pub(crate) direct: RefCell<DirectState>,
+    /// The state-sync handler's slot and the per-key listeners.
+    pub(crate) coordination: RefCell<Coordination>,
     listeners: RefCell<Listeners>,
-    left: Cell<bool>,
+    pub(crate) left: Cell<bool>,
     /// The join Promise's resolve and reject, until it settles.
     pending: RefCell<Option<Settle>>,
     join_timer: RefCell<Option<Timer>>,
@@ -334,6 +414,8 @@ impl RoomInner {
 
     fn shutdown(&self) {
         self.left.set(true);
+        self.end_direct();
+        self.end_coordination();
         *self.join_timer.borrow_mut() = None;
         self.signaling.close();
         self.driver.stop();
@@ -375,9 +457,15 @@ impl RoomInner {
         self.driver.leave();
         self.signaling.close();
         self.remove_pagehide();
+        self.end_direct();
+        self.end_coordination();
     }
 
     fn emit(&self, event: Event) {
+        let Some(event) = self.take_direct_event(event) else {
+            return;
+        };
+        self.key_change_event(&event);
         let (name, payload) = match event_to_js(&self.driver, event) {
             Some(x) => x,
             None => return,
@@ -399,13 +487,14 @@ impl Drop for RoomInner {
     /// A room freed from JS (`room.free()`) without `leave()` stops at once and unhooks
     /// its `pagehide` listener, so no callback reaches the freed closures.
     fn drop(&mut self) {
+        self.end_coordination();
         self.remove_pagehide();
         self.signaling.close();
         self.driver.stop();
     }
 }
 
-fn web_sys_report(err: &JsValue) {
+pub(crate) fn web_sys_report(err: &JsValue) {
     #[wasm_bindgen]
     extern "C" {
         #[wasm_bindgen(js_namespace = console, js_name = error)]
@@ -415,7 +504,7 @@ fn web_sys_report(err: &JsValue) {
 }
 
 #[derive(Serialize)]
-struct JsMember<'a> {
+pub(crate) struct JsMember<'a> {
     #[serde(rename = "peerId")]
     peer_id: String,
     state: &'static str,
@@ -426,7 +515,7 @@ struct JsMember<'a> {
     is_self: bool,
 }
 
-fn js_member<'a>(m: &'a Member, me: &PeerId) -> JsMember<'a> {
+pub(crate) fn js_member<'a>(m: &'a Member, me: &PeerId) -> JsMember<'a> {
     JsMember {
         peer_id: m.id.to_hex(),
         state: match m.state {
@@ -442,13 +531,13 @@ fn js_member<'a>(m: &'a Member, me: &PeerId) -> JsMember<'a> {
     }
 }
 
-fn to_js<T: Serialize>(value: &T) -> JsValue {
+pub(crate) fn to_js<T: Serialize>(value: &T) -> JsValue {
     value
         .serialize(&serde_wasm_bindgen::Serializer::new().serialize_maps_as_objects(true))
         .unwrap_or(JsValue::UNDEFINED)
 }
 
-struct Bytes<'a>(&'a [u8]);
+pub(crate) struct Bytes<'a>(pub(crate) &'a [u8]);
 
 impl Serialize for Bytes<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
@@ -534,6 +623,37 @@ fn event_to_js(driver: &Driver, event: Event) -> Option<(&'static str, JsValue)>
             };
             ("message", to_js(&msg))
         }
+        Event::Direct { from, data } => {
+            #[derive(Serialize)]
+            struct Direct<'a> {
+                from: String,
+                data: Bytes<'a>,
+                #[serde(skip_serializing_if = "Option::is_none")]
+                text: Option<&'a str>,
+            }
+            let direct = Direct {
+                from: from.to_hex(),
+                data: Bytes(&data),
+                text: std::str::from_utf8(&data).ok(),
+            };
+            ("direct", to_js(&direct))
+        }
+        Event::LeaderChanged(leader) => {
+            #[derive(Serialize)]
+            struct Leader {
+                #[serde(rename = "peerId")]
+                peer_id: Option<String>,
+            }
+            let leader = Leader {
+                peer_id: leader.map(|l| l.to_hex()),
+            };
+            ("leader", to_js(&leader))
+        }
+        // Settled by the direct-message module before conversion.
+        Event::Request { .. }
+        | Event::Response { .. }
+        | Event::Delivered { .. }
+        | Event::DirectFailed { .. } => return None,
         Event::NeighborUp(id) | Event::NeighborDown(id) => {
             #[derive(Serialize)]
             struct Neighbor {
@@ -553,15 +673,34 @@ fn event_to_js(driver: &Driver, event: Event) -> Option<(&'static str, JsValue)>
     })
 }
 
+/// The bytes of a payload argument: a `Uint8Array`, or a string sent as UTF-8.
+pub(crate) fn payload_bytes(data: &JsValue, what: &str) -> Result<Vec<u8>, JsValue> {
+    if let Some(text) = data.as_string() {
+        Ok(text.into_bytes())
+    } else if let Some(array) = data.dyn_ref::<Uint8Array>() {
+        Ok(array.to_vec())
+    } else {
+        Err(error(format!(
+            "{what}: data must be a Uint8Array or a string"
+        )))
+    }
+}
+
 /// A joined room; see `Rumor.join`.
 #[wasm_bindgen]
 pub struct Room {
-    inner: Rc<RoomInner>,
+    pub(crate) inner: Rc<RoomInner>,
     peer_hex: String,
 }
 
 impl Room {
-    fn check(&self, what: &str) -> Result<(), JsValue> {
+    pub(crate) fn check(&self, what: &str) -> Result<(), JsValue> {
+        if crate::coordination::in_handler() {
+            return Err(error(format!(
+                "room.{what}: called from inside the state-sync handler; call it later \
+                 (e.g. in queueMicrotask) instead"
+            )));
+        }
         if self.inner.left.get() {
             return Err(error(format!(
                 "room.{what}: this room was left; call Rumor.join again to rejoin"
@@ -651,14 +790,7 @@ impl Room {
     /// returns the message's sequence number.
     pub fn publish(&self, topic: String, data: Payload) -> Result<f64, JsValue> {
         self.check("publish")?;
-        let data: JsValue = data.into();
-        let bytes = if let Some(text) = data.as_string() {
-            text.into_bytes()
-        } else if let Some(array) = data.dyn_ref::<Uint8Array>() {
-            array.to_vec()
-        } else {
-            return Err(error("room.publish: data must be a Uint8Array or a string"));
-        };
+        let bytes = payload_bytes(&data.into(), "room.publish")?;
         self.inner
             .driver
             .with(|s| {

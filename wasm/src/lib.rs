@@ -13,6 +13,10 @@ pub fn core_version() -> &'static str {
 #[cfg(target_arch = "wasm32")]
 pub mod api;
 #[cfg(target_arch = "wasm32")]
+pub mod coordination;
+#[cfg(target_arch = "wasm32")]
+pub mod direct;
+#[cfg(target_arch = "wasm32")]
 pub mod driver;
 #[cfg(target_arch = "wasm32")]
 pub mod rtc;

@@ -20,6 +20,11 @@ use crate::time::Instant;
 use crate::wire::{Gossip, Message, MsgId};
 
 /// Room left in a frame for the message header and topic.
+/// The topic every node is subscribed to from the start, without listing it in its record:
+/// [`Node::broadcast`] publishes on it, so every other member gets the payload as an
+/// `Event::Message`. `unsubscribe(DEFAULT_TOPIC)` opts out.
+pub const DEFAULT_TOPIC: &str = "_all";
+
 const CHUNK_OVERHEAD: usize = 512;
 /// Ids accepted in one IHave or Graft.
 const MAX_IDS_PER_MESSAGE: usize = 1024;
@@ -237,7 +242,7 @@ impl Node {
                 .push((next.id, next.round));
         }
         for p in eager {
-            self.send(p, &Message::Gossip(next.clone()));
+            self.transmit(p, &Message::Gossip(next.clone()));
         }
     }
 
@@ -257,7 +262,7 @@ impl Node {
         let per_frame = self.ids_per_frame();
         for (peer, ids) in queue {
             for chunk in ids.chunks(per_frame) {
-                self.send(
+                self.transmit(
                     peer,
                     &Message::IHave {
                         ids: chunk.to_vec(),
@@ -281,7 +286,7 @@ impl Node {
             self.stats.gossip_duplicates += 1;
             let origin = gossip.id.origin;
             self.broadcast.sets(&origin).make_lazy(from);
-            self.send(from, &Message::Prune { origin });
+            self.transmit(from, &Message::Prune { origin });
             return;
         }
         // The link that delivered first belongs to the tree.
@@ -388,7 +393,7 @@ impl Node {
             }
             for chunk in ids.chunks(self.ids_per_frame()) {
                 let ids = chunk.to_vec();
-                self.send(peer, &Message::Graft { ids });
+                self.transmit(peer, &Message::Graft { ids });
             }
         }
     }
@@ -415,8 +420,8 @@ impl Node {
         let tree = self.broadcast.own_tree(origin);
         tree.make_eager(from);
         tree.make_lazy(parent);
-        self.send(from, &Message::Adopt { origin });
-        self.send(parent, &Message::Prune { origin });
+        self.transmit(from, &Message::Adopt { origin });
+        self.transmit(parent, &Message::Prune { origin });
     }
 
     pub(crate) fn on_adopt(&mut self, from: PeerId, origin: PeerId) {
@@ -436,7 +441,7 @@ impl Node {
                         round: c.gossip.round.saturating_add(1),
                         ..c.gossip.clone()
                     };
-                    self.send(from, &Message::Gossip(g));
+                    self.transmit(from, &Message::Gossip(g));
                 }
                 None => self.stats.graft_unknown += 1,
             }
@@ -487,6 +492,6 @@ impl Node {
             self.know(peer, *id);
         }
         self.stats.pull_offers += 1;
-        self.send(peer, &Message::IHave { ids });
+        self.transmit(peer, &Message::IHave { ids });
     }
 }

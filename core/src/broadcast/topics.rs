@@ -79,9 +79,25 @@ impl Node {
         Ok(())
     }
 
-    /// Topics this node subscribes to.
+    /// Topics this node subscribed to (the implicit [`super::DEFAULT_TOPIC`] is not listed
+    /// unless subscribed to explicitly).
     pub fn subscriptions(&self) -> Vec<String> {
-        self.broadcast.subscriptions.keys().cloned().collect()
+        self.broadcast
+            .subscriptions
+            .keys()
+            .filter(|t| *t != super::DEFAULT_TOPIC || self.own.topics.contains(*t))
+            .cloned()
+            .collect()
+    }
+
+    /// Publishes `data` to every other member: [`Node::publish`] on
+    /// [`super::DEFAULT_TOPIC`], which every node subscribes to from the start.
+    pub fn broadcast(
+        &mut self,
+        data: impl Into<Vec<u8>>,
+        now: Instant,
+    ) -> Result<MsgId, CommandError> {
+        self.publish(super::DEFAULT_TOPIC, data, now)
     }
 
     /// Publishes `data` on `topic` to every member subscribed to it. Returns the id of the
@@ -177,7 +193,7 @@ impl Node {
             let i = self.random_index(neighbors.len());
             let n = neighbors.swap_remove(i);
             let max_age_ms = max_age.as_millis().min(u64::MAX as u128) as u64;
-            self.send(
+            self.transmit(
                 n,
                 &Message::HistoryRequest {
                     topic: topic.into(),
@@ -313,7 +329,7 @@ impl Node {
         let batches =
             crate::record::batches(messages, budget, |g| g.data.len() + g.topic.len() + 64);
         for batch in batches {
-            self.send(from, &Message::History { messages: batch });
+            self.transmit(from, &Message::History { messages: batch });
         }
     }
 

@@ -1,0 +1,334 @@
+//! Direct messages: [`Node::send`] and [`Node::request`] / [`Node::respond`] to any member,
+//! neighbor or not, relayed hop by hop over the overlay.
+//!
+//! Each hop routes a [`Routed`] message the same way: deliver it if it is addressed here;
+//! else hand it straight to the target when the target is a neighbor; else to the
+//! neighbor the target's own routed messages last came from (a reverse path, learned as in
+//! AODV); else to one neighbor whose active view (learned from its `Views`) holds the
+//! target; else flood it to every neighbor but the one it came from while its `ttl` lasts.
+//! Copies are recognised by (origin, id) and dropped, so floods and loops end. So the first
+//! message to a far member floods, its acknowledgement or response comes back along the
+//! path the flood found, and later messages between the two follow that path. A send is acknowledged and a request
+//! answered by a routed message back; when neither comes within
+//! [`crate::DirectConfig::timeout`] the sender gets [`Event::DirectFailed`].
+
+use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
+use alloc::vec::Vec;
+
+use crate::event::Event;
+use crate::identity::PeerId;
+use crate::membership::MemberState;
+use crate::node::{CommandError, Link, Node};
+use crate::time::Instant;
+use crate::wire::{Message, Routed, RoutedBody};
+
+/// Bytes a routed message needs besides its payload (ids, ttl, tags, length prefixes).
+const ROUTED_OVERHEAD: usize = 128;
+
+/// Book-keeping for direct messages.
+#[derive(Debug, Default)]
+pub(crate) struct Direct {
+    /// The id the next routed message this node originates gets.
+    next_id: u64,
+    /// Sends and requests waiting for their acknowledgement or response.
+    pending: BTreeMap<u64, Pending>,
+    /// Recently seen (origin, id) pairs, to drop copies.
+    seen: BTreeSet<(PeerId, u64)>,
+    /// The same pairs, oldest first, to evict beyond capacity.
+    seen_order: VecDeque<(PeerId, u64)>,
+    /// Reverse paths: the neighbor the newest routed message from a member came through.
+    routes: BTreeMap<PeerId, PeerId>,
+    /// Members in `routes`, oldest entry first, to evict beyond capacity.
+    route_order: VecDeque<PeerId>,
+}
+
+/// A send or request waiting for its answer.
+#[derive(Debug, Clone)]
+struct Pending {
+    to: PeerId,
+    deadline: Instant,
+    request: bool,
+}
+
+impl Direct {
+    /// Starts this node's ids at `start` (random, so a restart does not reuse ids).
+    pub(crate) fn start_ids(&mut self, start: u64) {
+        self.next_id = start;
+    }
+
+    /// The earliest deadline of a pending send or request.
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
+        self.pending.values().map(|p| p.deadline).min()
+    }
+
+    /// Remembers `key`; false when it was already seen.
+    fn remember(&mut self, key: (PeerId, u64), capacity: usize) -> bool {
+        if !self.seen.insert(key) {
+            return false;
+        }
+        self.seen_order.push_back(key);
+        while self.seen_order.len() > capacity.max(1) {
+            if let Some(old) = self.seen_order.pop_front() {
+                self.seen.remove(&old);
+            }
+        }
+        true
+    }
+
+    /// Learns that `origin`'s messages arrive through neighbor `via`.
+    fn learn_route(&mut self, origin: PeerId, via: PeerId, capacity: usize) {
+        if self.routes.insert(origin, via).is_none() {
+            self.route_order.push_back(origin);
+            while self.route_order.len() > capacity.max(1) {
+                if let Some(old) = self.route_order.pop_front() {
+                    self.routes.remove(&old);
+                }
+            }
+        }
+    }
+}
+
+impl Node {
+    /// Sends `data` to member `to`, which need not be a neighbor. Returns the message's id;
+    /// [`Event::Delivered`] with it follows when `to` acknowledges, or
+    /// [`Event::DirectFailed`] when it does not within `DirectConfig::timeout`.
+    pub fn send(
+        &mut self,
+        to: PeerId,
+        data: impl Into<Vec<u8>>,
+        now: Instant,
+    ) -> Result<u64, CommandError> {
+        self.originate(to, data.into(), false, now)
+    }
+
+    /// Sends a request to member `to`; its application answers with [`Node::respond`].
+    /// Returns the request's id: [`Event::Response`] with it follows, or
+    /// [`Event::DirectFailed`] when no response comes within `DirectConfig::timeout`.
+    pub fn request(
+        &mut self,
+        to: PeerId,
+        data: impl Into<Vec<u8>>,
+        now: Instant,
+    ) -> Result<u64, CommandError> {
+        self.originate(to, data.into(), true, now)
+    }
+
+    /// Answers request `id` from member `to` (both from [`Event::Request`]).
+    pub fn respond(
+        &mut self,
+        to: PeerId,
+        id: u64,
+        data: impl Into<Vec<u8>>,
+        now: Instant,
+    ) -> Result<(), CommandError> {
+        let data = data.into();
+        self.check_direct(to, data.len())?;
+        self.reply(to, RoutedBody::Response { request: id, data }, now);
+        self.flush_push();
+        Ok(())
+    }
+
+    /// Largest payload `send`, `request` and `respond` accept (they travel in one frame).
+    pub fn max_direct_payload(&self) -> usize {
+        self.config
+            .limits
+            .max_message_size
+            .saturating_sub(ROUTED_OVERHEAD)
+    }
+
+    fn check_direct(&self, to: PeerId, size: usize) -> Result<(), CommandError> {
+        if self.left {
+            return Err(CommandError::Left);
+        }
+        if to == self.me {
+            return Err(CommandError::NotToSelf);
+        }
+        let live = self
+            .members
+            .member(&to)
+            .is_some_and(|m| matches!(m.state, MemberState::Alive | MemberState::Suspect));
+        if !live {
+            return Err(CommandError::UnknownMember(to));
+        }
+        let max = self.max_direct_payload();
+        if size > max {
+            return Err(CommandError::PayloadTooLarge { size, max });
+        }
+        Ok(())
+    }
+
+    fn originate(
+        &mut self,
+        to: PeerId,
+        data: Vec<u8>,
+        request: bool,
+        now: Instant,
+    ) -> Result<u64, CommandError> {
+        self.check_direct(to, data.len())?;
+        if self.direct.pending.len() >= self.config.direct.max_pending {
+            return Err(CommandError::TooManyPending(self.config.direct.max_pending));
+        }
+        let body = if request {
+            RoutedBody::Request(data)
+        } else {
+            RoutedBody::Send(data)
+        };
+        let id = self.reply(to, body, now);
+        let deadline = now + self.config.direct.timeout;
+        self.direct.pending.insert(
+            id,
+            Pending {
+                to,
+                deadline,
+                request,
+            },
+        );
+        self.flush_push();
+        Ok(id)
+    }
+
+    /// Originates a routed message to `to` and returns its id.
+    fn reply(&mut self, to: PeerId, body: RoutedBody, now: Instant) -> u64 {
+        let id = self.direct.next_id;
+        self.direct.next_id = self.direct.next_id.wrapping_add(1);
+        let msg = Routed {
+            origin: self.me,
+            target: to,
+            id,
+            ttl: self.config.direct.flood_ttl,
+            body,
+        };
+        self.route(None, msg, now);
+        id
+    }
+
+    /// A routed message arrived from neighbor `from`.
+    pub(crate) fn on_routed(&mut self, from: PeerId, msg: Routed, now: Instant) {
+        self.route(Some(from), msg, now);
+    }
+
+    fn route(&mut self, from: Option<PeerId>, mut msg: Routed, now: Instant) {
+        let capacity = self.config.direct.seen_capacity;
+        if !self.direct.remember((msg.origin, msg.id), capacity) {
+            self.stats.direct_duplicates += 1;
+            return;
+        }
+        if let Some(via) = from {
+            let capacity = self.config.direct.route_capacity;
+            self.direct.learn_route(msg.origin, via, capacity);
+        }
+        if msg.target == self.me {
+            self.accept_routed(msg, now);
+            return;
+        }
+        if from.is_some() {
+            // Counted as relayed unless it is dropped below.
+            self.stats.direct_relayed += 1;
+        }
+        let target = msg.target;
+        if matches!(self.links.get(&target), Some(Link::Active(_))) {
+            self.transmit(target, &Message::Routed(msg));
+            return;
+        }
+        let back = self.direct.routes.get(&target).copied();
+        if let Some(via) =
+            back.filter(|v| Some(*v) != from && matches!(self.links.get(v), Some(Link::Active(_))))
+        {
+            self.transmit(via, &Message::Routed(msg));
+            return;
+        }
+        let via: Vec<PeerId> = self
+            .links
+            .iter()
+            .filter(|(p, l)| {
+                Some(**p) != from && matches!(l, Link::Active(n) if n.view.contains(&target))
+            })
+            .map(|(p, _)| *p)
+            .collect();
+        if let Some(v) = self.pick(&via) {
+            self.transmit(v, &Message::Routed(msg));
+            return;
+        }
+        if msg.ttl == 0 {
+            self.drop_routed(from);
+            return;
+        }
+        msg.ttl -= 1;
+        let flood: Vec<PeerId> = self
+            .neighbors()
+            .into_iter()
+            .filter(|p| Some(*p) != from)
+            .collect();
+        if flood.is_empty() {
+            self.drop_routed(from);
+        }
+        for n in flood {
+            self.transmit(n, &Message::Routed(msg.clone()));
+        }
+    }
+
+    fn drop_routed(&mut self, from: Option<PeerId>) {
+        self.stats.direct_dropped += 1;
+        if from.is_some() {
+            self.stats.direct_relayed -= 1;
+        }
+    }
+
+    fn accept_routed(&mut self, msg: Routed, now: Instant) {
+        let from = msg.origin;
+        match msg.body {
+            RoutedBody::Send(data) => {
+                self.reply(from, RoutedBody::Ack { of: msg.id }, now);
+                self.emit(Event::Direct { from, data });
+            }
+            RoutedBody::Request(data) => self.emit(Event::Request {
+                from,
+                id: msg.id,
+                data,
+            }),
+            RoutedBody::Ack { of } => {
+                if self.take_pending(of, from, false) {
+                    self.emit(Event::Delivered { to: from, id: of });
+                }
+            }
+            RoutedBody::Response { request, data } => {
+                if self.take_pending(request, from, true) {
+                    self.emit(Event::Response {
+                        from,
+                        id: request,
+                        data,
+                    });
+                }
+            }
+        }
+    }
+
+    /// Removes pending `id` if it is a send (or request) to `from`; counts a mismatch.
+    fn take_pending(&mut self, id: u64, from: PeerId, request: bool) -> bool {
+        match self.direct.pending.get(&id) {
+            Some(p) if p.to == from && p.request == request => {
+                self.direct.pending.remove(&id);
+                true
+            }
+            _ => {
+                self.stats.direct_unmatched += 1;
+                false
+            }
+        }
+    }
+
+    /// Reports sends and requests whose answer did not come in time.
+    pub(crate) fn expire_direct(&mut self, now: Instant) {
+        let expired: Vec<(u64, PeerId)> = self
+            .direct
+            .pending
+            .iter()
+            .filter(|(_, p)| p.deadline <= now)
+            .map(|(id, p)| (*id, p.to))
+            .collect();
+        for (id, to) in expired {
+            self.direct.pending.remove(&id);
+            self.emit(Event::DirectFailed { to, id });
+        }
+    }
+}
