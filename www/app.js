@@ -30,10 +30,13 @@ function el(tag, attrs = {}, ...children) {
   node.append(...children);
   return node;
 }
+// Coarse on purpose: a cell's text (and so the page's layout) changes at most every 5 s,
+// then every minute, which keeps dozens of open tabs cheap.
 function ago(ms) {
-  const s = Math.max(0, Math.round(ms / 1000));
-  if (s < 60) return `${s}s ago`;
-  if (s < 3600) return `${Math.floor(s / 60)}m ${s % 60}s ago`;
+  const s = Math.max(0, Math.floor(ms / 1000));
+  if (s < 5) return "just now";
+  if (s < 60) return `${s - (s % 5)}s ago`;
+  if (s < 3600) return `${Math.floor(s / 60)}m ago`;
   return `${Math.floor(s / 3600)}h ago`;
 }
 function fmtBytes(n) {
@@ -48,15 +51,22 @@ function showError(message) {
 }
 function setStatus(text, kind = "") {
   const s = $("status");
-  s.textContent = text;
-  s.className = `status ${kind}`;
+  if (s.textContent !== text) s.textContent = text;
+  if (s.className !== `status ${kind}`) s.className = `status ${kind}`;
 }
 function roomFromHash() {
   const r = decodeURIComponent(location.hash.slice(1));
   return /^[A-Za-z0-9._-]{1,64}$/.test(r) ? r : "lobby";
 }
+// The name is kept per tab (sessionStorage: it survives a reload of the tab, and each new
+// tab gets its own), so that several tabs of one browser do not all show the same name.
+const NAME_KEY = "rumor-demo-name";
+function saveName(name) {
+  try { sessionStorage.setItem(NAME_KEY, name); } catch { /* storage disabled: not kept */ }
+}
 function defaultName() {
-  const saved = localStorage.getItem("rumor-demo-name");
+  let saved = null;
+  try { saved = sessionStorage.getItem(NAME_KEY); } catch { /* storage disabled */ }
   if (saved) return saved;
   const animals = ["otter", "heron", "lynx", "finch", "panda", "koala", "marten", "ibis", "wombat", "gecko"];
   return `${animals[Math.floor(Math.random() * animals.length)]}-${Math.floor(Math.random() * 100)}`;
@@ -125,7 +135,7 @@ function publishNeighbors() {
 async function join() {
   const roomName = roomFromHash();
   const name = $("name").value.trim() || defaultName();
-  localStorage.setItem("rumor-demo-name", name);
+  saveName(name);
   $("room").value = roomName;
   $("share").href = `#${roomName}`;
   $("share").textContent = location.href.split("#")[0] + "#" + roomName;
@@ -157,19 +167,20 @@ async function join() {
     return;
   }
   room = r;
+  window.rumorRoom = r; // for the browser console and the end-to-end tests
   document.title = `Rumor · ${roomName} · ${name}`;
-  r.on("join", (m) => { upsert(m); render(); });
-  r.on("update", ({ member }) => { upsert(member); render(); });
+  r.on("join", (m) => { upsert(m); requestRender(); });
+  r.on("update", ({ member }) => { upsert(member); requestRender(); });
   r.on("leave", ({ peerId, reason }) => {
     const m = members.get(peerId);
     if (m) { m.state = reason; m.since = Date.now(); }
     neighbors.delete(peerId);
-    render();
+    requestRender();
   });
   r.on("neighbor", ({ peerId, up }) => {
     if (up) neighbors.add(peerId); else neighbors.delete(peerId);
     publishNeighbors();
-    render();
+    requestRender();
   });
   r.on("message", onMessage);
   subscribe($("topic").value.trim() || "chat");
@@ -231,7 +242,7 @@ $("join-form").addEventListener("submit", (ev) => {
   const name = $("name").value.trim();
   if (r === roomFromHash() && room) {
     // Same room: only the name changed; no need to rejoin.
-    localStorage.setItem("rumor-demo-name", name);
+    saveName(name);
     try { room.setMeta("name", name); } catch (e) { showError(`Could not rename: ${e?.message ?? e}`); }
     render();
     return;
@@ -245,35 +256,69 @@ window.addEventListener("hashchange", () => join());
 
 const STATE_ORDER = { alive: 0, suspected: 1, failed: 2, left: 3 };
 
+// Room events can arrive by the dozen while a group forms: they ask for a render with
+// requestRender(), and one render follows within RENDER_MS. The parts of the page only
+// change in the DOM when what they show changed, so that many tabs of the page stay cheap.
+const RENDER_MS = 50;
+let renderTimer = null;
+function requestRender() {
+  if (renderTimer === null) renderTimer = setTimeout(render, RENDER_MS);
+}
+
+/** Sets `node`'s text, touching the DOM only when it differs. */
+function setText(node, text) {
+  if (node.textContent !== text) node.textContent = text;
+}
+
 function render() {
+  clearTimeout(renderTimer);
+  renderTimer = null;
   const me = room ? members.get(room.peerId) : null;
-  $("my-name").textContent = me ? nameOf(me) : $("name").value;
-  $("my-id").textContent = room ? short(room.peerId) : "–";
+  setText($("my-name"), me ? nameOf(me) : $("name").value);
+  setText($("my-id"), room ? short(room.peerId) : "–");
   $("my-id").title = room?.peerId ?? "";
+  $("my-id").dataset.peer = room?.peerId ?? "";
   renderMembers();
   renderOverlay();
 }
+
+let membersKey = ""; // what the table's rows show, but for the "since" column
 
 function renderMembers() {
   const rows = [...members.values()].sort((a, b) =>
     (b.self - a.self) || (STATE_ORDER[a.state] - STATE_ORDER[b.state]) || nameOf(a).localeCompare(nameOf(b)));
   const now = Date.now();
   const tbody = $("members").tBodies[0];
-  tbody.replaceChildren(...rows.map((m) => {
+  const metaOf = (m) => {
     const meta = Object.entries(m.meta).filter(([k]) => k !== NBRS_KEY && k !== "name")
       .map(([k, v]) => `${k}=${v}`);
     if (m.topics.length) meta.push(`topics: ${m.topics.join(", ")}`);
     if (neighbors.has(m.peerId)) meta.push("neighbor");
+    return meta.join(" · ");
+  };
+  const metas = rows.map(metaOf);
+  const key = rows.map((m, i) => `${m.peerId} ${m.state} ${m.self} ${nameOf(m)} ${metas[i]}`).join("\n");
+  const live = rows.filter((m) => m.state === "alive" || m.state === "suspected").length;
+  setText($("member-count"), `${live} live${rows.length > live ? `, ${rows.length - live} gone` : ""}`);
+  if (key === membersKey) {
+    // Same rows: only the "since" column moves on.
+    rows.forEach((m, i) => setText(tbody.rows[i].cells[3], ago(now - m.since)));
+    return;
+  }
+  membersKey = key;
+  tbody.replaceChildren(...rows.map((m, i) => {
     const gone = m.state === "left" || m.state === "failed";
-    return el("tr", { class: `${m.self ? "self" : ""} ${gone ? "gone" : ""}` },
+    // data-* attributes: stable hooks for tests and tools (full id, state, role).
+    return el("tr", {
+      class: `${m.self ? "self" : ""} ${gone ? "gone" : ""}`,
+      "data-peer": m.peerId, "data-state": m.state, "data-role": m.meta.role ?? "",
+    },
       el("td", {}, nameOf(m) + (m.self ? " (you)" : "")),
       el("td", {}, el("code", { title: m.peerId }, short(m.peerId))),
       el("td", { class: `state ${m.state}` }, m.state),
       el("td", {}, ago(now - m.since)),
-      el("td", { class: "meta" }, meta.join(" · ")));
+      el("td", { class: "meta" }, metas[i]));
   }));
-  const live = rows.filter((m) => m.state === "alive" || m.state === "suspected").length;
-  $("member-count").textContent = `${live} live${rows.length > live ? `, ${rows.length - live} gone` : ""}`;
 }
 
 function svg(tag, attrs, text) {
@@ -283,16 +328,22 @@ function svg(tag, attrs, text) {
   return node;
 }
 
+let overlayKey = ""; // what the drawing shows: members, states and links
+
 function renderOverlay() {
   const root = $("overlay");
   const list = [...members.values()].sort((a, b) => a.peerId.localeCompare(b.peerId));
   if (!list.length) {
+    overlayKey = "";
     root.replaceChildren(svg("text", { x: 200, y: 200, "text-anchor": "middle", class: "empty" },
       room ? "waiting for members…" : "not connected"));
     return;
   }
   const n = list.length;
-  const r = n === 1 ? 0 : 150;
+  // Labels: horizontal around a small group; along the radius (so that neighbors' labels do
+  // not overlap) for a larger one, on a smaller circle to leave them room; none past 60.
+  const labels = n <= 12 ? "around" : n <= 60 ? "radial" : "none";
+  const r = n === 1 ? 0 : labels === "radial" ? 118 : 150;
   const pos = new Map();
   list.forEach((m, i) => {
     const a = (2 * Math.PI * i) / n - Math.PI / 2;
@@ -311,6 +362,10 @@ function renderOverlay() {
     for (const s of (m.meta[NBRS_KEY] ?? "").split(",")) if (byShort.has(s)) add(m.peerId, byShort.get(s), false);
   }
   if (myId) for (const p of neighbors) add(myId, p, true);
+  const key = list.map((m) => `${m.peerId} ${m.state} ${m.self} ${nameOf(m)}`).join("\n") +
+    "\n" + [...edges].map(([k, mine]) => `${k} ${mine}`).sort().join("\n");
+  if (key === overlayKey) return; // nothing moved
+  overlayKey = key;
   const nodes = [];
   for (const [key, mine] of [...edges].sort((x, y) => x[1] - y[1])) {
     const [a, b] = key.split("|").map((id) => pos.get(id));
@@ -322,10 +377,19 @@ function renderOverlay() {
     const g = svg("g", {});
     g.append(svg("title", {}, `${nameOf(m)} (${short(m.peerId)}) — ${m.state}`));
     g.append(svg("circle", { cx: p.x, cy: p.y, r: m.self ? dotR + 2 : dotR, class: `dot ${m.state} ${m.self ? "self" : ""}` }));
-    if (n <= 40) {
+    if (labels === "around") {
       const lx = 200 + (r + 22) * Math.cos(p.a), ly = 200 + (r + 22) * Math.sin(p.a);
       const anchor = n === 1 ? "middle" : Math.abs(Math.cos(p.a)) < 0.3 ? "middle" : Math.cos(p.a) > 0 ? "start" : "end";
       g.append(svg("text", { x: n === 1 ? 200 : lx, y: n === 1 ? 230 : ly + 4, "text-anchor": anchor }, nameOf(m)));
+    } else if (labels === "radial") {
+      const lx = 200 + (r + dotR + 6) * Math.cos(p.a), ly = 200 + (r + dotR + 6) * Math.sin(p.a);
+      const left = Math.cos(p.a) < 0; // flip the left half so that no label reads upside down
+      const deg = (p.a * 180) / Math.PI + (left ? 180 : 0);
+      const name = nameOf(m);
+      g.append(svg("text", {
+        x: lx, y: ly, "text-anchor": left ? "end" : "start", "dominant-baseline": "central",
+        transform: `rotate(${deg.toFixed(1)} ${lx.toFixed(1)} ${ly.toFixed(1)})`,
+      }, name.length > 14 ? `${name.slice(0, 13)}…` : name));
     }
     nodes.push(g);
   }
@@ -358,7 +422,10 @@ function renderStats() {
     ["Decode errors", s.decodeErrors],
   ];
   lastStats = { at: now, s };
-  $("stats").replaceChildren(...rows.map(([k, v]) => el("div", {}, el("dt", {}, k), el("dd", {}, String(v)))));
+  const dl = $("stats");
+  if (dl.children.length === rows.length) rows.forEach(([, v], i) => setText(dl.children[i].lastChild, String(v)));
+  else dl.replaceChildren(...rows.map(([k, v]) => el("div", {}, el("dt", {}, k), el("dd", {}, String(v)))));
+  $("status").dataset.signaling = s.signaling;
   if (s.signaling !== "connected") setStatus(`signaling ${s.signaling}`, "bad");
   else setStatus(`in room ${roomFromHash()}`, "ok");
 }

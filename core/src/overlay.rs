@@ -313,6 +313,27 @@ impl Node {
         self.flush_push();
     }
 
+    /// Connects to `peer`, a member the driver learned of out of band (for example from the
+    /// signaling server after a reconnect), when this node does not know it as alive: so a
+    /// group that split while the server was away (old members on one side, a restarted
+    /// seed and new members on the other) merges again. Either side evicts a random
+    /// neighbor if its active view is full.
+    pub fn introduce(&mut self, peer: PeerId, now: Instant) {
+        if self.left || peer == self.me || self.links.contains_key(&peer) {
+            return;
+        }
+        let live = self
+            .members
+            .member(&peer)
+            .is_some_and(|m| matches!(m.state, MemberState::Alive | MemberState::Suspect));
+        if !live {
+            // High priority: the callee must accept even with a full view, or two full
+            // groups would never link.
+            self.dial(peer, Intent::Neighbor { high: true }, now);
+            self.flush_push();
+        }
+    }
+
     /// Dials seeds (in order) while this node has no neighbor.
     pub(crate) fn try_seed(&mut self, now: Instant) {
         if self.active_count() > 0 || self.seeds.is_empty() || self.pending_neighbor_dials() > 0 {

@@ -4,92 +4,22 @@
 //
 // Run by `cargo xtask test` inside a private network namespace (DESIGN §5), with
 // RUMOR_SIGNAL_BIN (the server binary), RUMOR_PKG_DIR (wasm/pkg) and RUMOR_TEST_IP.
-import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
-import { createRequire } from "node:module";
-import { tmpdir } from "node:os";
 import { dirname, join as pathJoin } from "node:path";
 import { fileURLToPath } from "node:url";
-import { chromium } from "playwright-core";
+import { Checks, cleanupAll, fail, ip, launchBrowser, serverLogTail, startServer } from "./harness.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
-const ip = process.env.RUMOR_TEST_IP ?? "10.77.0.1";
-const signalBin = process.env.RUMOR_SIGNAL_BIN ?? pathJoin(here, "../../target/debug/rumor-signal");
-const pkgDir = process.env.RUMOR_PKG_DIR ?? pathJoin(here, "../../wasm/pkg");
 
-function fail(message) {
-  throw new Error(message);
-}
-
-// Start the server (on port 0 the first time) and read the address it bound.
-let serverLog = "";
-function startServer(listen) {
-  const proc = spawn(
-    signalBin,
-    ["--listen", listen, "--www-dir", pathJoin(here, "www"), "--pkg-dir", pkgDir, "--rtc-ip", ip, "--log", "info"],
-    { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, NO_COLOR: "1" } },
-  );
-  let log = "";
-  const addr = new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`rumor-signal did not start:\n${log}`)), 20000);
-    const onData = (chunk) => {
-      log += chunk;
-      serverLog += chunk;
-      const m = log.replace(/\x1b\[[0-9;]*m/g, "").match(/on http:\/\/([0-9.]+:\d+)/);
-      if (m) {
-        clearTimeout(timer);
-        resolve(m[1]);
-      }
-    };
-    proc.stdout.on("data", onData);
-    proc.stderr.on("data", onData);
-    proc.on("exit", (code) => reject(new Error(`rumor-signal exited (${code}):\n${log}`)));
-  });
-  return { proc, addr };
-}
-let server = startServer(`${ip}:0`);
+// The server serves the tiny test page in tests/js/www; restarted on the same address below.
+let server = startServer({ wwwDir: pathJoin(here, "www") });
 const addr = await server.addr;
 console.log(`rumor-signal at ${addr}`);
-
-// Playwright passes its own --disable-features list and a second one would replace it:
-// merge ours into its list.
-const require = createRequire(import.meta.url);
-const { chromiumSwitches } = require(pathJoin(here, "node_modules/playwright-core/lib/server/chromium/chromiumSwitches.js"));
-const defaultDisable = chromiumSwitches(false).find((a) => a.startsWith("--disable-features="));
-const profile = mkdtempSync(pathJoin(tmpdir(), "rumor-e2e-"));
-const context = await chromium.launchPersistentContext(profile, {
-  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-  headless: true,
-  ignoreDefaultArgs: defaultDisable ? [defaultDisable] : [],
-  args: [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    `${defaultDisable ?? "--disable-features="},WebRtcHideLocalIpsWithMdns`,
-  ],
-});
+const { context } = await launchBrowser({ prefix: "rumor-e2e-" });
 
 const url = `ws://${addr}/ws`;
-let failed = false;
-let passes = 0;
-let failures = 0;
+const checks = new Checks("browser");
+const check = (name, f) => checks.check(name, f);
 const pageErrors = [];
-async function check(name, f) {
-  const started = Date.now();
-  try {
-    await f();
-    passes += 1;
-    console.log(`ok   ${name} (${Date.now() - started} ms)`);
-  } catch (e) {
-    failed = true;
-    failures += 1;
-    console.log(`FAIL ${name}: ${e.message}`);
-  }
-}
 
 async function openPage(label) {
   const page = await context.newPage();
@@ -194,12 +124,11 @@ try {
   });
 
   await check("while the server is away the pages keep gossiping, then reconnect", async () => {
-    server.proc.kill("SIGTERM");
-    await new Promise((r) => server.proc.once("exit", r));
+    await server.stop("SIGTERM");
     await p2.waitForFunction(() => window.room.stats().signaling !== "connected", null, { timeout: 10000 });
     await p1.evaluate(() => window.room.publish("chat", "while the server is away"));
     await p2.waitForFunction(() => window.got.some((m) => m.text === "while the server is away"), null, { timeout: 10000 });
-    server = startServer(addr); // same port: the pages reconnect with backoff
+    server = startServer({ listen: addr, wwwDir: pathJoin(here, "www") }); // same port: the pages reconnect with backoff
     await server.addr;
     for (const page of [p1, p2]) {
       await page
@@ -243,13 +172,10 @@ try {
     if (pageErrors.length) fail(pageErrors.join("; "));
   });
 } finally {
-  await context.close().catch(() => {});
-  server.proc.kill("SIGTERM");
-  rmSync(profile, { recursive: true, force: true });
+  await cleanupAll(); // the browser (and its profile), then the server
 }
-console.log(`browser: ${passes} passed, ${failures} failed`);
-if (failed) {
-  console.log("rumor-signal log (tail):\n" + serverLog.split("\n").slice(-30).join("\n"));
+if (!checks.summary()) {
+  console.log("rumor-signal log (tail):\n" + serverLogTail(30));
   process.exit(1);
 }
 console.log("all browser checks passed");

@@ -699,3 +699,30 @@ fn forged_and_oversized_direct_and_state_messages_are_counted_not_fatal() {
     assert!(w.node(a).stats().state_sync_refused > before);
     w.run_until_ok(250, 5_000, World::check_converged).unwrap();
 }
+
+#[test]
+fn introduce_merges_two_groups_that_formed_apart() {
+    // Two groups that never met (as when a signaling server restarts with a new seed
+    // peer and new members join only through it), then one member is introduced to the
+    // other side.
+    let mut w = World::new(seed_from_env(38), NetConfig::default(), Config::default());
+    let first = w.spawn(&[], &[]);
+    for _ in 1..10 {
+        w.spawn(&[], &[first]);
+        w.sim.run_for(20);
+    }
+    let second = w.spawn(&[], &[]);
+    for _ in 1..10 {
+        w.spawn(&[], &[second]);
+        w.sim.run_for(20);
+    }
+    w.sim.run_for(10_000);
+    assert_eq!(w.node(3).members().len(), 10, "the first group alone");
+    let other = w.id(second + 4);
+    w.sim.with(3, |p, now, acts, seen| {
+        p.node.introduce(other, Instant::from_millis(now));
+        p.drain(now, acts, seen);
+    });
+    let t = w.run_until_ok(250, 30_000, World::check_converged).unwrap();
+    eprintln!("two groups of 10 merged {t} ms after one introduction");
+}

@@ -387,10 +387,16 @@ impl RoomInner {
         match ev {
             SigEvent::Joined(seeds) => {
                 self.driver.with(|s| {
-                    // A re-join after a reconnect only matters if the node lost everyone.
+                    let now = s.now();
                     if s.node().neighbors().is_empty() {
-                        let now = s.now();
                         s.node().join(seeds, now);
+                    } else {
+                        // A re-join after a reconnect: members the server lists that this
+                        // node does not know (a restarted seed, tabs that joined through it)
+                        // are connected to, so the two sides merge.
+                        for seed in seeds {
+                            s.node().introduce(seed, now);
+                        }
                     }
                 });
                 *self.join_timer.borrow_mut() = None;
@@ -537,6 +543,23 @@ pub(crate) fn to_js<T: Serialize>(value: &T) -> JsValue {
         .unwrap_or(JsValue::UNDEFINED)
 }
 
+/// `{ from, data, text? }`: bytes from a member (a direct message or a request), with
+/// `text` set when they are valid UTF-8.
+pub(crate) fn from_member_js(from: &PeerId, data: &[u8]) -> JsValue {
+    #[derive(Serialize)]
+    struct FromMember<'a> {
+        from: String,
+        data: Bytes<'a>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        text: Option<&'a str>,
+    }
+    to_js(&FromMember {
+        from: from.to_hex(),
+        data: Bytes(data),
+        text: std::str::from_utf8(data).ok(),
+    })
+}
+
 pub(crate) struct Bytes<'a>(pub(crate) &'a [u8]);
 
 impl Serialize for Bytes<'_> {
@@ -623,21 +646,7 @@ fn event_to_js(driver: &Driver, event: Event) -> Option<(&'static str, JsValue)>
             };
             ("message", to_js(&msg))
         }
-        Event::Direct { from, data } => {
-            #[derive(Serialize)]
-            struct Direct<'a> {
-                from: String,
-                data: Bytes<'a>,
-                #[serde(skip_serializing_if = "Option::is_none")]
-                text: Option<&'a str>,
-            }
-            let direct = Direct {
-                from: from.to_hex(),
-                data: Bytes(&data),
-                text: std::str::from_utf8(&data).ok(),
-            };
-            ("direct", to_js(&direct))
-        }
+        Event::Direct { from, data } => ("direct", from_member_js(&from, &data)),
         Event::LeaderChanged(leader) => {
             #[derive(Serialize)]
             struct Leader {

@@ -6,11 +6,10 @@ use std::collections::BTreeMap;
 
 use js_sys::{Function, Promise, Uint8Array};
 use rumor_core::{Event, PeerId};
-use serde::Serialize;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{spawn_local, JsFuture};
 
-use crate::api::{payload_bytes, to_js, web_sys_report, Bytes, Payload, Room, RoomInner, Settle};
+use crate::api::{from_member_js, payload_bytes, web_sys_report, Payload, Room, RoomInner, Settle};
 use crate::sys::error;
 
 /// What the JS side of direct messages holds.
@@ -79,18 +78,7 @@ impl RoomInner {
             // Without a handler the requester's Promise rejects after its timeout.
             return;
         };
-        #[derive(Serialize)]
-        struct Request<'a> {
-            from: String,
-            data: Bytes<'a>,
-            #[serde(skip_serializing_if = "Option::is_none")]
-            text: Option<&'a str>,
-        }
-        let request = to_js(&Request {
-            from: from.to_hex(),
-            data: Bytes(&data),
-            text: std::str::from_utf8(&data).ok(),
-        });
+        let request = from_member_js(&from, &data);
         let answer = match handler.call1(&JsValue::UNDEFINED, &request) {
             Ok(v) => v,
             Err(err) => return web_sys_report(&err),

@@ -7,11 +7,12 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::OnceLock;
 
 use anyhow::{bail, Context, Result};
 
 use crate::cmd;
-use crate::prereq::{self, CHROMEDRIVER, CHROMIUM, WASM_TARGET};
+use crate::prereq::{self, Prereq, CHROMEDRIVER, CHROMIUM, WASM_TARGET};
 
 /// Chromium flags for the tests (DESIGN §5).
 const CHROMIUM_FLAGS: &[&str] = &[
@@ -165,26 +166,92 @@ pub fn run_wasm_tests() -> Result<()> {
     Ok(())
 }
 
-/// The JavaScript side: builds the npm package and the server, installs the JS test
-/// dependencies (`npm ci`), type-checks `tests/js/usage.ts` against the package's
-/// declarations (`tsc --noEmit`), builds the Vite fixture (`tests/js/vite`), then runs `tests/js/e2e.mjs`: two Chromium tabs against a
-/// real rumor-signal and its seed peer (inside a private network namespace when root).
-pub fn run_js_tests() -> Result<()> {
-    let root = cmd::workspace_root();
-    crate::wasm::build()?;
-    let mut server = cmd::cargo();
-    server.args(["build", "-p", "rumor-signal", "--bin", "rumor-signal"]);
-    let status = cmd::status(&mut server)?;
-    if !status.success() {
-        bail!("`{}` failed ({status})", cmd::display(&server));
+/// Builds what the JavaScript tests need, once per xtask run: the npm package (wasm/pkg),
+/// rumor-signal (dev profile) and the JS test dependencies in tests/js/node_modules (`npm ci`
+/// when `fresh_deps`, or when they are missing). Returns the server binary's path.
+fn prepare_js(fresh_deps: bool) -> Result<PathBuf> {
+    static PREPARED: OnceLock<PathBuf> = OnceLock::new();
+    if let Some(bin) = PREPARED.get() {
+        return Ok(bin.clone());
     }
-    let js = root.join("tests/js");
+    crate::wasm::build()?;
+    let bin = build_server(false)?;
+    npm_ci(fresh_deps)?;
+    Ok(PREPARED.get_or_init(|| bin).clone())
+}
+
+/// `npm ci` in tests/js: always when `fresh`, otherwise only if playwright-core is missing.
+fn npm_ci(fresh: bool) -> Result<()> {
+    let js = cmd::workspace_root().join("tests/js");
+    let installed = js
+        .join("node_modules/playwright-core/package.json")
+        .exists();
+    if !fresh && installed {
+        return Ok(());
+    }
     let mut ci = Command::new("npm");
     ci.args(["ci", "--no-audit", "--no-fund"]).current_dir(&js);
     let status = cmd::status(&mut ci)?;
     if !status.success() {
         bail!("`npm ci` in tests/js failed ({status})");
     }
+    Ok(())
+}
+
+/// Builds rumor-signal (dev or release profile) and returns the binary's path.
+fn build_server(release: bool) -> Result<PathBuf> {
+    let mut server = cmd::cargo();
+    server.args(["build", "-p", "rumor-signal", "--bin", "rumor-signal"]);
+    if release {
+        server.arg("--release");
+    }
+    let status = cmd::status(&mut server)?;
+    if !status.success() {
+        bail!("`{}` failed ({status})", cmd::display(&server));
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| cmd::workspace_root().join("target"));
+    let profile = if release { "release" } else { "debug" };
+    Ok(target.join(profile).join("rumor-signal"))
+}
+
+/// Runs `node <args>` in tests/js with the server binary, the package and Chromium in its
+/// environment: inside a private network namespace when root (Chromium ignores loopback
+/// for WebRTC), directly otherwise.
+fn run_node(args: &[&str], server_bin: &Path) -> Result<std::process::ExitStatus> {
+    let root = cmd::workspace_root();
+    let mut node = Command::new("node");
+    node.args(args)
+        .current_dir(root.join("tests/js"))
+        .env("RUMOR_SIGNAL_BIN", server_bin)
+        .env("RUMOR_PKG_DIR", root.join("wasm/pkg"))
+        .env("CHROMIUM", CHROMIUM);
+    println!("==> {}", cmd::display(&node));
+    if prereq::is_root() && prereq::on_path("ip") {
+        let ns = Netns::create(&format!("rumor-j{}", std::process::id()))?;
+        node.env("RUMOR_TEST_IP", "10.77.0.1");
+        let status = cmd::status(&mut ns.wrap(&node));
+        drop(ns);
+        status
+    } else {
+        println!(
+            "    not root: no network namespace; set RUMOR_TEST_IP to an address of this \
+             machine that Chromium offers for WebRTC (default 10.77.0.1)"
+        );
+        cmd::status(&mut node)
+    }
+}
+
+/// The JavaScript side: builds the npm package and the server, installs the JS test
+/// dependencies (`npm ci`), type-checks `tests/js/usage.ts` against the package's
+/// declarations (`tsc --noEmit`), builds the Vite fixture (`tests/js/vite`), then runs
+/// `tests/js/e2e.mjs`: two Chromium tabs against a real rumor-signal and its seed peer
+/// (inside a private network namespace when root).
+pub fn run_js_tests() -> Result<()> {
+    let root = cmd::workspace_root();
+    let server_bin = prepare_js(true)?;
+    let js = root.join("tests/js");
     println!("==> tsc --noEmit -p tests/js");
     let mut tsc = Command::new("node");
     tsc.args(["node_modules/typescript/bin/tsc", "--noEmit", "-p", "."])
@@ -229,28 +296,46 @@ pub fn run_js_tests() -> Result<()> {
         bail!("the Vite build emitted no .wasm or no .js asset: {assets:?}");
     }
 
-    println!("==> node tests/js/e2e.mjs");
-    let mut e2e = Command::new("node");
-    e2e.arg("e2e.mjs")
-        .current_dir(&js)
-        .env("RUMOR_SIGNAL_BIN", root.join("target/debug/rumor-signal"))
-        .env("RUMOR_PKG_DIR", root.join("wasm/pkg"))
-        .env("CHROMIUM", CHROMIUM);
-    let status = if prereq::is_root() && prereq::on_path("ip") {
-        let ns = Netns::create(&format!("rumor-j{}", std::process::id()))?;
-        e2e.env("RUMOR_TEST_IP", "10.77.0.1");
-        let status = cmd::status(&mut ns.wrap(&e2e));
-        drop(ns);
-        status?
-    } else {
-        println!(
-            "    not root: no network namespace; set RUMOR_TEST_IP to an address of this \
-             machine that Chromium offers for WebRTC (default 10.77.0.1)"
-        );
-        cmd::status(&mut e2e)?
-    };
+    let status = run_node(&["e2e.mjs"], &server_bin)?;
     if !status.success() {
         bail!("the browser tests in tests/js/e2e.mjs failed ({status})");
+    }
+    // Seed-system parity from JavaScript: state sync, direct messages, leader, key listeners.
+    let status = run_node(&["parity.mjs"], &server_bin)?;
+    if !status.success() {
+        bail!("the browser tests in tests/js/parity.mjs failed ({status})");
+    }
+    Ok(())
+}
+
+/// Runs `tests/js/tabs.mjs`: 30 tabs of the real demo page (www/) in one headless Chromium
+/// against a real rumor-signal, checked through what the page shows (joins, a message,
+/// closes, a reload, a server restart, a screenshot in target/e2e/demo.png).
+pub fn run_tabs_tests() -> Result<()> {
+    let bin = prepare_js(false)?;
+    let status = run_node(&["tabs.mjs", "--tabs", "30"], &bin)?;
+    if !status.success() {
+        bail!("the many-tab tests in tests/js/tabs.mjs failed ({status})");
+    }
+    Ok(())
+}
+
+/// The browser figures of `cargo xtask bench`: `tests/js/tabs.mjs --bench 30,100` against a
+/// release rumor-signal; writes target/bench/e2e.json. Call after building the npm package
+/// (`wasm::build`).
+pub fn run_e2e_bench() -> Result<()> {
+    for p in [Prereq::Chromium, Prereq::Node] {
+        println!("==> ensure {}", p.describe());
+        p.ensure()?;
+    }
+    let root = cmd::workspace_root();
+    let bin = build_server(true)?;
+    npm_ci(false)?;
+    let out = root.join("target/bench/e2e.json");
+    let out = out.to_string_lossy();
+    let status = run_node(&["tabs.mjs", "--bench", "30,100", "--out", &out], &bin)?;
+    if !status.success() {
+        bail!("the browser bench (tests/js/tabs.mjs --bench) failed ({status})");
     }
     Ok(())
 }

@@ -1,9 +1,12 @@
 //! `cargo xtask`: the project's automation, in Rust so it runs wherever cargo does.
 //!
 //! - `cargo xtask test`: every check CI runs (`.ci/run` calls exactly this).
-//! - `cargo xtask bench`: the benchmark binary in `rumor-tests`, arguments passed through.
+//! - `cargo xtask bench`: the benchmark binary in `rumor-tests` (arguments passed through),
+//!   the signaling server's, the npm package's size, then the browser figures (many tabs of
+//!   the demo page); `cargo xtask bench e2e` runs only the browser figures.
 //! - `cargo xtask demo`: builds the npm package and rumor-signal, serves the demo page.
 //! - `cargo xtask wasm`: the npm package in `wasm/pkg/` (sizes in target/bench/wasm.json).
+//! - `cargo xtask tabs`: the 30-tab tests of the demo page (tests/js/tabs.mjs).
 
 mod browser;
 mod cmd;
@@ -39,8 +42,9 @@ enum Command {
         only: Option<String>,
     },
     /// Run the benchmarks (writes target/bench/*.json); arguments go to the bench binary.
+    /// `cargo xtask bench e2e` runs only the browser figures (target/bench/e2e.json).
     Bench {
-        /// Arguments passed unchanged to `rumor-tests`' `bench` binary.
+        /// Arguments passed unchanged to `rumor-tests`' `bench` binary (or `e2e`).
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
@@ -56,6 +60,9 @@ enum Command {
     },
     /// Build the npm package in wasm/pkg (wasm-bindgen --target web, wasm-opt -Oz).
     Wasm,
+    /// The many-tab tests of the demo page (tests/js/tabs.mjs: 30 tabs, reload, server
+    /// restart, screenshot). Not yet part of `test`: see docs/benchmarks.md.
+    Tabs,
 }
 
 fn main() -> ExitCode {
@@ -68,6 +75,7 @@ fn main() -> ExitCode {
             server_args,
         } => demo::run(listen, &server_args),
         Command::Wasm => wasm::build().map(|_| ExitCode::SUCCESS),
+        Command::Tabs => browser::run_tabs_tests().map(|()| ExitCode::SUCCESS),
     };
     result.unwrap_or_else(|err| {
         eprintln!("xtask: error: {err:#}");
@@ -77,8 +85,14 @@ fn main() -> ExitCode {
 
 /// `cargo xtask bench`: run the bench binaries (rumor-tests' `bench`, then rumor-signal's
 /// `signal-bench`) in release mode, then build the npm package to record its size
-/// (target/bench/wasm.json); forward the exit status.
+/// (target/bench/wasm.json), then the browser figures: 30 and 100 tabs of the demo page
+/// (target/bench/e2e.json); forward the exit status. `bench e2e`: the browser figures only.
 fn bench(args: &[String]) -> anyhow::Result<ExitCode> {
+    if args == ["e2e"] {
+        wasm::build()?;
+        browser::run_e2e_bench()?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let mut command = cmd::cargo();
     command.args([
         "run",
@@ -108,6 +122,8 @@ fn bench(args: &[String]) -> anyhow::Result<ExitCode> {
         }
         // The npm package's size (target/bench/wasm.json).
         wasm::build()?;
+        // Many tabs of the demo page in headless Chromium (target/bench/e2e.json).
+        browser::run_e2e_bench()?;
         return Ok(ExitCode::SUCCESS);
     }
     Ok(exit_code(status))

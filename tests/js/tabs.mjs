@@ -1,0 +1,755 @@
+// Many tabs of the real demo page (www/) against a real rumor-signal, checked through what a
+// person sees: the member table, the message log, the status badge and the overlay drawing.
+//
+// Test mode (`node tabs.mjs [--tabs 30]`, run by `cargo xtask test`):
+//   1. N tabs open one after another in one room; each must list the whole group, then every
+//      tab must list the same N + 1 members (the tabs and the server's seed peer).
+//   2. A message typed into one tab's topic box appears, with its sender, in every other tab.
+//   3. A screenshot of one tab is saved as target/e2e/demo.png; the member table and the
+//      overlay drawing must be visible and non-empty.
+//   4. 5 tabs close: every remaining tab stops listing them (the page shows them as left or
+//      failed for a minute, or drops them).
+//   5. A tab reloads: it comes back with a NEW id (the wasm driver makes the identity key from
+//      crypto.getRandomValues at every join and the page does not store it; the name is kept
+//      per tab in sessionStorage), the others see the old id leave, and all converge again.
+//   6. The server is killed (SIGKILL, by pid) and started again on the same address: while it
+//      is away the tabs keep their members and messages still get through; afterwards every tab
+//      reconnects its signaling, the old seed peer is gone from every tab, a new tab joins, and
+//      every tab lists the same members: the tabs, the new tab and the new seed peer.
+// Figures printed along the way: per tab, page load -> the tab lists every member (ms); per
+// closed tab, close -> no other tab lists it (ms).
+//
+// Bench mode (`node tabs.mjs --bench 30,100 --out FILE`, run by `cargo xtask bench`): for each
+// group size a fresh server and browser; tabs open one after another (each measured until it
+// lists the whole group), then 10 tabs close one after another (each measured until no tab
+// lists it); renderer memory is read from /proc. Writes a JSON list, one object per size.
+//
+// Environment: see harness.mjs (RUMOR_SIGNAL_BIN, RUMOR_PKG_DIR, RUMOR_TEST_IP, CHROMIUM).
+import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { dirname, join as pathJoin, resolve } from "node:path";
+import { parseArgs } from "node:util";
+import { Checks, cleanupAll, fail, launchBrowser, repoRoot, serverLogTail, startServer } from "./harness.mjs";
+
+const { values: opts } = parseArgs({
+  options: {
+    tabs: { type: "string", default: "30" },
+    bench: { type: "string" },
+    out: { type: "string", default: pathJoin(repoRoot, "target/bench/e2e.json") },
+  },
+});
+
+const ROOM = "e2e-tabs";
+const WWW = pathJoin(repoRoot, "www");
+const short = (id) => (id ? id.slice(0, 8) : "?");
+const LIVE = ["alive", "suspected"]; // the page's states of a member still in the group
+const scriptStart = Date.now();
+/** Prints an indented line with the seconds since the script started. */
+const note = (msg) => console.log(`    [${((Date.now() - scriptStart) / 1000).toFixed(1)} s] ${msg}`);
+
+// ---- in-page probe ---------------------------------------------------------------------------
+// Installed in every page before the demo's own script. It watches the member table (rows
+// carry data-peer / data-state / data-role) with a MutationObserver and records, for every
+// peer id, since when the table lists it live and since when it no longer does. Timings taken
+// from it are exact to the render, however slowly the test polls.
+function installProbe(liveStates) {
+  const liveSince = new Map(); // peerId -> ms since epoch
+  const goneSince = new Map();
+  const roles = new Map();
+  const scan = () => {
+    const now = Date.now();
+    const seen = new Set();
+    for (const tr of document.querySelectorAll("#members tbody tr")) {
+      const id = tr.dataset.peer;
+      if (!id) continue;
+      roles.set(id, tr.dataset.role ?? "");
+      if (!liveStates.includes(tr.dataset.state)) continue;
+      seen.add(id);
+      if (!liveSince.has(id)) {
+        liveSince.set(id, now);
+        goneSince.delete(id);
+      }
+    }
+    for (const id of [...liveSince.keys()]) {
+      if (!seen.has(id)) {
+        liveSince.delete(id);
+        goneSince.set(id, now);
+      }
+    }
+  };
+  const probe = {
+    liveSince,
+    goneSince,
+    roles,
+    myId: () => document.getElementById("my-id")?.dataset.peer || "",
+    // The live ids with their roles, for messages and set comparisons.
+    live: () => [...liveSince.keys()].map((id) => ({ id, role: roles.get(id) ?? "" })),
+    // Once the table lists exactly `expected` (plus this tab itself, plus one seed peer not in
+    // `expected` when `anySeed`), the time it first did; otherwise null.
+    fullView: (expected, anySeed) => {
+      const me = probe.myId();
+      if (!me) return null;
+      const want = new Set(expected);
+      want.add(me);
+      let at = 0;
+      for (const id of want) {
+        const t = liveSince.get(id);
+        if (t === undefined) return null;
+        at = Math.max(at, t);
+      }
+      const extra = [...liveSince.keys()].filter((id) => !want.has(id));
+      if (anySeed) {
+        if (extra.length !== 1 || roles.get(extra[0]) !== "seed") return null;
+        at = Math.max(at, liveSince.get(extra[0]));
+      } else if (extra.length) {
+        return null;
+      }
+      return at;
+    },
+  };
+  window.__rumorProbe = probe;
+  document.addEventListener("DOMContentLoaded", () => {
+    const tbody = document.querySelector("#members tbody");
+    new MutationObserver(scan).observe(tbody, { childList: true, subtree: true });
+    scan();
+  });
+}
+
+// ---- tabs ------------------------------------------------------------------------------------
+
+/** One open tab of the demo page. */
+class Tab {
+  constructor(page, label) {
+    this.page = page;
+    this.label = label; // "tab 7"
+    this.id = ""; // its peer id (a reload gives a new one)
+    this.loadedAt = 0; // performance.timeOrigin of its current document
+    this.joinMs = null; // page load -> lists the whole group
+    this.displayName = ""; // the name the page picked (shown as the sender of its messages)
+  }
+
+  get name() {
+    return `${this.label} (${short(this.id)})`;
+  }
+}
+
+/** Shared state of one run: the browser context, the server address, labels for ids. */
+class Group {
+  constructor(context, addr) {
+    this.context = context;
+    this.addr = addr;
+    this.tabs = []; // open tabs
+    this.labels = new Map(); // peerId -> label, for readable messages
+    this.pageErrors = [];
+    this.consoleErrors = 0;
+    this.nextIndex = 0;
+  }
+
+  label(id) {
+    return `${this.labels.get(id) ?? "?"}(${short(id)})`;
+  }
+
+  /** Opens a new tab on the room and waits until it shows its own id. */
+  async open() {
+    const label = `tab ${this.nextIndex++}`;
+    const page = await this.context.newPage();
+    const tab = new Tab(page, label);
+    page.on("pageerror", (e) => {
+      this.pageErrors.push(`[${label}] ${e.message}`);
+      console.log(`[${label}] page error: ${e.message}`);
+    });
+    page.on("console", (m) => {
+      // Failed WebSocket reconnects while the server is away log errors: count, do not print.
+      if (m.type() === "error") this.consoleErrors += 1;
+    });
+    await page.goto(`http://${this.addr}/#${ROOM}`);
+    await this.identify(tab, "");
+    this.tabs.push(tab);
+    return tab;
+  }
+
+  /** Waits until `tab` shows a peer id other than `oldId`; records it and the load time. */
+  async identify(tab, oldId) {
+    const handle = await tab.page
+      .waitForFunction(
+        (oldId) => {
+          const id = window.__rumorProbe?.myId();
+          return id && id !== oldId && /^[0-9a-f]{64}$/.test(id) ? id : null;
+        },
+        oldId,
+        { timeout: 30000, polling: 100 },
+      )
+      .catch(async () => {
+        const shown = await tab.page.evaluate(() => ({
+          status: document.getElementById("status")?.textContent,
+          error: document.getElementById("error")?.textContent,
+        }));
+        fail(`${tab.label} did not join within 30 s: status "${shown.status}", error "${shown.error}"`);
+      });
+    tab.id = await handle.jsonValue();
+    ({ loadedAt: tab.loadedAt, name: tab.displayName } = await tab.page.evaluate(() => ({
+      loadedAt: performance.timeOrigin,
+      name: document.getElementById("name").value,
+    })));
+    this.labels.set(tab.id, tab.label);
+  }
+
+  async close(tab) {
+    this.tabs = this.tabs.filter((t) => t !== tab);
+    const at = Date.now();
+    await tab.page.close();
+    return at;
+  }
+
+  /**
+   * Waits until `tab` lists exactly `expected` live (plus itself, plus one seed peer not in
+   * `expected` when `anySeed`); returns the time it first did (ms since epoch). Fails with
+   * what the tab lists instead.
+   */
+  async waitFullView(tab, expected, { anySeed = false, timeout }) {
+    try {
+      const handle = await tab.page.waitForFunction(
+        ({ expected, anySeed }) => window.__rumorProbe?.fullView(expected, anySeed) ?? null,
+        { expected, anySeed },
+        { timeout: Math.max(1, timeout), polling: 200 },
+      );
+      return await handle.jsonValue();
+    } catch (e) {
+      if (!/Timeout/i.test(e.message)) throw e;
+      const live = await tab.page.evaluate(() => window.__rumorProbe.live()).catch(() => []);
+      // What the tab's node itself knows (room.members() and stats), to tell a page bug from
+      // a protocol one.
+      const node = await tab.page
+        .evaluate(() => {
+          const r = window.rumorRoom;
+          if (!r) return "no room";
+          const s = r.stats();
+          return `node: ${r.members().length} members, ${s.neighbors} neighbors, ` +
+            `connections ${JSON.stringify(s.connections)}, signaling ${s.signaling}`;
+        })
+        .catch((e) => `node: ${e.message}`);
+      const liveIds = new Set(live.map((m) => m.id));
+      const want = new Set([...expected, tab.id]);
+      const missing = [...want].filter((id) => !liveIds.has(id)).map((id) => this.label(id));
+      const extra = live.filter((m) => !want.has(m.id)).map((m) => `${this.label(m.id)}${m.role ? ` [${m.role}]` : ""}`);
+      fail(
+        `${tab.name} lists ${live.length} live members, expected ${want.size + (anySeed ? 1 : 0)}` +
+          `${anySeed ? " (with one seed peer)" : ""}; missing: [${missing.join(", ")}]; ` +
+          `unexpected: [${extra.join(", ")}]; ${node}`,
+      );
+    }
+  }
+
+  /** Waits until every open tab lists exactly the open tabs plus `others` (e.g. the seed). */
+  async waitConverged(others, timeout, { anySeed = false } = {}) {
+    const expected = [...this.tabs.map((t) => t.id), ...others];
+    const results = await Promise.allSettled(
+      this.tabs.map((t) => this.waitFullView(t, expected, { anySeed, timeout })),
+    );
+    const failures = results.filter((r) => r.status === "rejected").map((r) => r.reason.message);
+    if (failures.length) {
+      fail(`${failures.length} of ${this.tabs.length} tabs did not converge:\n    ${failures.slice(0, 6).join("\n    ")}` +
+        (failures.length > 6 ? `\n    ... and ${failures.length - 6} more` : ""));
+    }
+    return results.map((r) => r.value);
+  }
+
+  /**
+   * Waits until no open tab lists any of `ids` live; returns, per id, the time the last tab
+   * stopped listing it. Fails naming the tabs that still list some.
+   */
+  async waitGone(ids, timeout) {
+    const results = await Promise.allSettled(
+      this.tabs.map((t) =>
+        t.page
+          .waitForFunction(
+            (ids) => {
+              const p = window.__rumorProbe;
+              return p && ids.every((id) => !p.liveSince.has(id)) ? ids.map((id) => p.goneSince.get(id) ?? 0) : null;
+            },
+            ids,
+            { timeout: Math.max(1, timeout), polling: 200 },
+          )
+          .then((h) => h.jsonValue()),
+      ),
+    );
+    const stale = [];
+    const lastGone = ids.map(() => 0);
+    for (const [i, r] of results.entries()) {
+      if (r.status === "rejected") stale.push(this.tabs[i].name);
+      else r.value.forEach((t, k) => (lastGone[k] = Math.max(lastGone[k], t)));
+    }
+    if (stale.length) {
+      fail(`still listed live after ${Math.round(timeout / 1000)} s by ${stale.length} tabs: ${stale.slice(0, 10).join(", ")}`);
+    }
+    return lastGone;
+  }
+
+  /** What each open tab's table shows for `ids` now: counts of "left", "failed", "absent". */
+  async shownAs(ids) {
+    const counts = {};
+    for (const t of this.tabs) {
+      const states = await t.page.evaluate(
+        (ids) => ids.map((id) => document.querySelector(`#members tbody tr[data-peer="${id}"]`)?.dataset.state ?? "absent"),
+        ids,
+      );
+      for (const s of states) counts[s] = (counts[s] ?? 0) + 1;
+    }
+    return counts;
+  }
+
+  /** The live seed peers listed by `tab`. */
+  async seeds(tab) {
+    const live = await tab.page.evaluate(() => window.__rumorProbe.live());
+    return live.filter((m) => m.role === "seed").map((m) => m.id);
+  }
+
+  /** Types `text` into `tab`'s message box and presses Enter (submits the topic form). */
+  async publish(tab, text) {
+    await tab.page.fill("#text", text);
+    await tab.page.press("#text", "Enter");
+  }
+
+  /**
+   * Waits until every open tab but `from` shows `text` in its message log; returns the
+   * latencies the pages show ("N ms"). Fails naming the tabs without it.
+   */
+  async waitMessage(from, text, senderName, timeout) {
+    const others = this.tabs.filter((t) => t !== from);
+    const results = await Promise.allSettled(
+      others.map((t) =>
+        t.page
+          .waitForFunction(
+            (text) => {
+              const li = [...document.querySelectorAll("#log li")].find((li) => li.textContent.includes(text));
+              if (!li) return null;
+              const ms = /(\d+) ms/.exec(li.querySelector(".info")?.textContent ?? "");
+              return { who: li.querySelector(".who")?.textContent ?? "", ms: ms ? Number(ms[1]) : null };
+            },
+            text,
+            { timeout, polling: 200 },
+          )
+          .then((h) => h.jsonValue()),
+      ),
+    );
+    const missing = [];
+    const wrongSender = [];
+    const latencies = [];
+    for (const [i, r] of results.entries()) {
+      if (r.status === "rejected") missing.push(others[i].name);
+      else {
+        if (r.value.who !== senderName) wrongSender.push(`${others[i].name} shows "${r.value.who}"`);
+        if (r.value.ms !== null) latencies.push(r.value.ms);
+      }
+    }
+    if (missing.length) fail(`"${text}" not shown within ${timeout / 1000} s by ${missing.length} tabs: ${missing.join(", ")}`);
+    if (wrongSender.length) fail(`sender should be "${senderName}": ${wrongSender.join(", ")}`);
+    return latencies;
+  }
+}
+
+// ---- figures ---------------------------------------------------------------------------------
+
+/** Nearest-rank percentile of `values` (null when empty). */
+function percentile(values, p) {
+  if (!values.length) return null;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
+}
+
+function describe(values) {
+  if (!values.length) return "no samples";
+  return `p50 ${percentile(values, 50)} ms, p99 ${percentile(values, 99)} ms, max ${Math.max(...values)} ms (n=${values.length})`;
+}
+
+/**
+ * Memory of the Chromium whose profile is `profile`: the browser process (found by its
+ * --user-data-dir), then all its descendants. Returns MB summed over the renderer processes
+ * (the tabs) and over all of them, both as VmRSS (/proc/PID/status: shared pages such as
+ * the Chromium binary count once per process) and as PSS (/proc/PID/smaps_rollup: shared
+ * pages split between the processes sharing them, so the sum is the real footprint).
+ */
+function chromiumMemory(profile) {
+  const procs = new Map(); // pid -> { ppid, cmd, rssKb, pssKb }
+  for (const name of readdirSync("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const status = readFileSync(`/proc/${name}/status`, "utf8");
+      const ppid = Number(/^PPid:\s+(\d+)/m.exec(status)?.[1]);
+      const rssKb = Number(/^VmRSS:\s+(\d+)/m.exec(status)?.[1] ?? 0);
+      // Chromium rewrites its child processes' titles: the arguments may be one string.
+      const cmd = readFileSync(`/proc/${name}/cmdline`, "utf8").replaceAll("\0", " ");
+      let pssKb = 0;
+      try {
+        pssKb = Number(/^Pss:\s+(\d+)/m.exec(readFileSync(`/proc/${name}/smaps_rollup`, "utf8"))?.[1] ?? 0);
+      } catch {
+        // no smaps_rollup (old kernel): PSS stays 0
+      }
+      procs.set(Number(name), { ppid, cmd, rssKb, pssKb });
+    } catch {
+      // the process ended meanwhile
+    }
+  }
+  const family = new Set(
+    [...procs].filter(([, p]) => p.cmd.includes(`--user-data-dir=${profile}`) && !p.cmd.includes("--type=")).map(([pid]) => pid),
+  );
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const [pid, p] of procs) {
+      if (!family.has(pid) && family.has(p.ppid)) {
+        family.add(pid);
+        grew = true;
+      }
+    }
+  }
+  const sum = { renderers: 0, processes: family.size, rendererRssKb: 0, rendererPssKb: 0, totalRssKb: 0, totalPssKb: 0 };
+  for (const pid of family) {
+    const p = procs.get(pid);
+    sum.totalRssKb += p.rssKb;
+    sum.totalPssKb += p.pssKb;
+    if (p.cmd.includes("--type=renderer")) {
+      sum.renderers += 1;
+      sum.rendererRssKb += p.rssKb;
+      sum.rendererPssKb += p.pssKb;
+    }
+  }
+  return sum;
+}
+
+// ---- one run ---------------------------------------------------------------------------------
+
+/** Starts a server (serving www/) and a browser with the probe installed. */
+async function setUp() {
+  const server = startServer({ wwwDir: WWW });
+  const addr = await server.addr;
+  const browser = await launchBrowser({ prefix: "rumor-tabs-" });
+  await browser.context.addInitScript(installProbe, LIVE);
+  console.log(`rumor-signal at ${addr}; demo page http://${addr}/#${ROOM}`);
+  return { server, addr, browser, group: new Group(browser.context, addr) };
+}
+
+/**
+ * Opens `n` tabs one after another; each is measured from its page load until it lists the
+ * whole group (the tabs open so far, itself and the seed). With `strict`, a tab that does not
+ * get there within `perTabMs`, or reaching `deadline`, fails the run; otherwise the tab is
+ * counted as a miss and the next one opens, and at `deadline` no more tabs open.
+ * Returns { seed, misses }.
+ */
+async function openTabs(group, n, { perTabMs, deadline, strict }) {
+  let seed = null;
+  let misses = 0;
+  for (let i = 0; i < n; i++) {
+    if (!strict && Date.now() >= deadline) {
+      note(`deadline reached: ${group.tabs.length} of ${n} tabs open`);
+      break;
+    }
+    const tab = await group.open();
+    const expected = group.tabs.map((t) => t.id).concat(seed ? [seed] : []);
+    const timeout = Math.max(1000, Math.min(perTabMs, deadline - Date.now()));
+    try {
+      const at = await group.waitFullView(tab, expected, { anySeed: !seed, timeout });
+      tab.joinMs = Math.round(at - tab.loadedAt);
+    } catch (e) {
+      if (strict) throw e;
+      misses += 1;
+      note(`${e.message} (continuing)`);
+    }
+    if (!seed) {
+      [seed] = await group.seeds(tab);
+      if (seed) group.labels.set(seed, "seed");
+    }
+    if ((i + 1) % 10 === 0) note(`${i + 1} tabs open`);
+  }
+  return { seed, misses };
+}
+
+// ---- test mode -------------------------------------------------------------------------------
+
+async function runTests(n) {
+  const checks = new Checks(`tabs (${n} tabs of the demo page)`);
+  let { server, addr, browser, group } = await setUp();
+  const figures = { join: [], leave: [] };
+  let seed = null;
+  const step = async (name, f) => {
+    // After a failed step the group is in an unknown state: the later steps are not run.
+    if (checks.failures) return checks.skip(name, "an earlier check failed");
+    return checks.check(name, f);
+  };
+  try {
+    await step(`${n} tabs join one room and each lists the whole group`, async () => {
+      ({ seed } = await openTabs(group, n, { perTabMs: 45000, deadline: Date.now() + 240000, strict: true }));
+      if (!seed) fail("no tab lists a seed peer (role=seed)");
+      figures.join.push(...group.tabs.map((t) => t.joinMs));
+    });
+
+    await step(`every tab lists the same ${n + 1} members (${n} tabs + the seed)`, async () => {
+      await group.waitConverged([seed], 90000);
+    });
+    note(`page load -> lists every member: ${describe(figures.join)}`);
+    note(`per tab (ms): ${group.tabs.map((t) => t.joinMs).join(" ")}`);
+
+    const sender = group.tabs[0];
+    await step("a message typed in one tab's topic box appears in every other tab", async () => {
+      const text = `hello from ${sender.label} ${Date.now()}`;
+      await group.publish(sender, text);
+      await sender.page.waitForFunction((t) => document.querySelector("#log li.mine")?.textContent.includes(t), text, { timeout: 5000 });
+      note(`published "${text}" from ${sender.name}`);
+      const latencies = await group.waitMessage(sender, text, sender.displayName, 45000);
+      if (latencies.length !== group.tabs.length - 1) fail(`only ${latencies.length} tabs show a latency`);
+      note(`delivery latency shown by the pages: ${describe(latencies)}`);
+    });
+
+    await step("a screenshot shows the member table and the overlay drawing (target/e2e/demo.png)", async () => {
+      const page = sender.page;
+      const path = pathJoin(repoRoot, "target/e2e/demo.png");
+      mkdirSync(dirname(path), { recursive: true });
+      await page.screenshot({ path, fullPage: true });
+      if (statSync(path).size < 10000) fail(`${path} is only ${statSync(path).size} bytes`);
+      const shown = await page.evaluate(() => {
+        const box = (sel) => {
+          const r = document.querySelector(sel)?.getBoundingClientRect();
+          return r ? { w: Math.round(r.width), h: Math.round(r.height) } : null;
+        };
+        const svg = document.querySelector("svg#overlay");
+        return {
+          table: box("#members"),
+          overlay: box("svg#overlay"),
+          rows: document.querySelectorAll("#members tbody tr").length,
+          dots: svg.querySelectorAll("circle").length,
+          lines: svg.querySelectorAll("line").length,
+          error: document.getElementById("error").hidden ? "" : document.getElementById("error").textContent,
+        };
+      });
+      const problems = [];
+      if (!(await page.locator("#members").isVisible())) problems.push("member table not visible");
+      if (!(await page.locator("svg#overlay").isVisible())) problems.push("overlay not visible");
+      if (!shown.table?.w || !shown.table?.h) problems.push(`member table box ${JSON.stringify(shown.table)}`);
+      if (!shown.overlay?.w || !shown.overlay?.h) problems.push(`overlay box ${JSON.stringify(shown.overlay)}`);
+      if (shown.rows !== n + 1) problems.push(`${shown.rows} member rows, expected ${n + 1}`);
+      if (shown.dots !== n + 1) problems.push(`${shown.dots} dots in the overlay, expected ${n + 1}`);
+      if (shown.lines < n) problems.push(`${shown.lines} lines in the overlay, expected at least ${n}`);
+      if (shown.error) problems.push(`error shown: ${shown.error}`);
+      if (problems.length) fail(problems.join("; "));
+      note(`${path}: ${shown.rows} rows, ${shown.dots} dots, ${shown.lines} lines`);
+    });
+
+    await step("5 tabs close and every remaining tab stops listing them", async () => {
+      const closing = [3, 9, 15, 21, 27].map((i) => group.tabs[i % group.tabs.length]).filter((t, i, a) => a.indexOf(t) === i);
+      const ids = closing.map((t) => t.id);
+      const closedAt = await Promise.all(closing.map((t) => group.close(t)));
+      const lastGone = await group.waitGone(ids, 60000);
+      const ms = lastGone.map((t, k) => Math.max(0, t - closedAt[k]));
+      figures.leave.push(...ms);
+      await group.waitConverged([seed], 60000);
+      const shown = await group.shownAs(ids);
+      note(`close -> no other tab lists it (ms): ${ms.join(" ")}`);
+      note(`the remaining tabs show the closed ones as: ${JSON.stringify(shown)}`);
+      const stillLive = LIVE.reduce((s, k) => s + (shown[k] ?? 0), 0);
+      if (stillLive) fail(`still shown live: ${JSON.stringify(shown)}`);
+    });
+
+    await step("a reloaded tab comes back with a new id and the group converges again", async () => {
+      const tab = group.tabs[1];
+      const oldId = tab.id;
+      const name = tab.displayName;
+      await tab.page.reload();
+      await group.identify(tab, oldId);
+      // The identity key is made at each join (crypto.getRandomValues) and not stored.
+      if (tab.id === oldId) fail("the reloaded tab kept its id; update the docs (README, tabs.mjs) if intended");
+      if (tab.displayName !== name) fail(`the tab's name changed on reload: "${name}" -> "${tab.displayName}"`);
+      const at = await group.waitFullView(tab, group.tabs.map((t) => t.id).concat(seed), { timeout: 60000 });
+      tab.joinMs = Math.round(at - tab.loadedAt);
+      await group.waitGone([oldId], 60000);
+      await group.waitConverged([seed], 60000);
+      note(`${short(oldId)} -> ${short(tab.id)}; reload -> lists every member: ${tab.joinMs} ms; ` +
+        `the others show the old id as ${JSON.stringify(await group.shownAs([oldId]))}`);
+    });
+
+    let oldSeed = seed;
+    await step("with the server killed, every tab keeps its members and messages get through", async () => {
+      note(`kill -KILL ${server.proc.pid} (rumor-signal)`);
+      await server.stop("SIGKILL");
+      // Every page notices: its status badge leaves "connected".
+      await Promise.all(
+        group.tabs.map((t) =>
+          t.page
+            .waitForFunction(() => document.getElementById("status").dataset.signaling !== "connected", null, { timeout: 20000, polling: 200 })
+            .catch(() => fail(`${t.name} still shows signaling connected 20 s after the server died`)),
+        ),
+      );
+      const ids = group.tabs.map((t) => t.id);
+      for (const t of group.tabs) {
+        const live = new Set((await t.page.evaluate(() => window.__rumorProbe.live())).map((m) => m.id));
+        const missing = ids.filter((id) => !live.has(id));
+        if (missing.length) fail(`${t.name} lost members while the server is away: ${missing.map((id) => group.label(id)).join(", ")}`);
+      }
+      const from = group.tabs[2];
+      const text = `while the server is away ${Date.now()}`;
+      await group.publish(from, text);
+      await group.waitMessage(from, text, from.displayName, 45000);
+    });
+
+    await step("the server restarts on the same address and every tab reconnects its signaling", async () => {
+      server = startServer({ listen: addr, wwwDir: WWW });
+      await server.addr;
+      const started = Date.now();
+      const results = await Promise.allSettled(
+        group.tabs.map((t) =>
+          t.page.waitForFunction(() => document.getElementById("status").dataset.signaling === "connected", null, { timeout: 60000, polling: 200 }),
+        ),
+      );
+      const stuck = results.flatMap((r, i) => (r.status === "rejected" ? [group.tabs[i].name] : []));
+      if (stuck.length) fail(`not reconnected within 60 s: ${stuck.join(", ")}`);
+      note(`all ${group.tabs.length} tabs reconnected within ${Date.now() - started} ms of the restart`);
+    });
+
+    await step("the old seed peer is gone from every tab", async () => {
+      await group.waitGone([oldSeed], 60000);
+      note(`the tabs show the old seed as ${JSON.stringify(await group.shownAs([oldSeed]))}`);
+    });
+
+    await step("a new tab joins after the restart and every tab lists the same members", async () => {
+      const tab = await group.open();
+      const at = await group.waitFullView(tab, group.tabs.map((t) => t.id), { anySeed: true, timeout: 60000 }).catch(async (e) => {
+        const live = await tab.page.evaluate(() => window.__rumorProbe.live());
+        if (live.every((m) => m.id === tab.id || m.role === "seed")) {
+          fail(`the group is split: the new tab reached only the restarted server's seed peer, which ` +
+            `none of the existing tabs is connected to. ${e.message}`);
+        }
+        throw e;
+      });
+      tab.joinMs = Math.round(at - tab.loadedAt);
+      [seed] = await group.seeds(tab);
+      if (!seed || seed === oldSeed) fail(`the new tab lists seed ${short(seed)}, expected the restarted server's new seed`);
+      group.labels.set(seed, "new seed");
+      await group.waitConverged([seed], 60000);
+      note(`new tab lists every member after ${tab.joinMs} ms; every tab lists ${group.tabs.length + 1} members`);
+      const text = `after the restart ${Date.now()}`;
+      await group.publish(tab, text);
+      await group.waitMessage(tab, text, tab.displayName, 45000);
+    });
+
+    // Independent of the steps before: always run.
+    await checks.check("no tab shows an error or threw an uncaught error", async () => {
+      const shown = [];
+      for (const t of group.tabs) {
+        const err = await t.page.evaluate(() => (document.getElementById("error").hidden ? "" : document.getElementById("error").textContent));
+        if (err) shown.push(`${t.name}: ${err}`);
+      }
+      if (shown.length || group.pageErrors.length) fail([...shown, ...group.pageErrors].join("; "));
+    });
+  } finally {
+    await cleanupAll();
+  }
+  console.log(`figures (${n} tabs): page load -> lists every member: ${describe(figures.join.filter((x) => x !== null))}`);
+  console.log(`figures (${n} tabs): tab close -> no other tab lists it: ${describe(figures.leave)}`);
+  console.log(`(console errors logged by the pages: ${group.consoleErrors}, e.g. failed reconnects while the server was away)`);
+  const ok = checks.summary();
+  if (!ok) console.log("rumor-signal log (tail):\n" + serverLogTail(40));
+  return ok;
+}
+
+// ---- bench mode ------------------------------------------------------------------------------
+
+/** One bench run of `n` tabs; returns the JSON object for target/bench/e2e.json. */
+async function benchRun(n) {
+  console.log(`==> e2e bench: ${n} tabs`);
+  const started = Date.now();
+  const { browser, group } = await setUp();
+  const result = {
+    tabs: n,
+    join_to_full_view_ms_p50: null,
+    join_to_full_view_ms_p99: null,
+    leave_seen_by_all_ms_p50: null,
+    leave_seen_by_all_ms_p99: null,
+    rss_per_tab_mb: null,
+    converged: false,
+    notes: [],
+  };
+  try {
+    // Each tab gets 15 s to list the whole group; opening stops after 15 minutes.
+    const { seed, misses } = await openTabs(group, n, { perTabMs: 15000, deadline: Date.now() + 15 * 60000, strict: false });
+    // A tab that missed counts as 15000 ms (a lower bound), so that misses raise the p99.
+    const join = group.tabs.map((t) => t.joinMs ?? 15000);
+    result.join_to_full_view_ms_p50 = percentile(join, 50);
+    result.join_to_full_view_ms_p99 = percentile(join, 99);
+    result.join_samples = join.length;
+    result.join_misses = misses;
+    result.tabs_opened = group.tabs.length;
+    if (group.tabs.length < n) result.notes.push(`only ${group.tabs.length} of ${n} tabs opened within 15 minutes`);
+    if (misses) result.notes.push(`${misses} of ${group.tabs.length} tabs did not list the whole group within 15 s of loading (counted as 15000 ms)`);
+    note(`page load -> lists every member: ${describe(join)}`);
+    try {
+      const t0 = Date.now();
+      await group.waitConverged([seed], 60000 + 1000 * n);
+      result.converged = true;
+      note(`all ${group.tabs.length} tabs list the same ${group.tabs.length + 1} members (${Date.now() - t0} ms after the last tab opened)`);
+    } catch (e) {
+      result.notes.push(`not converged: ${e.message.split("\n")[0]}`);
+      note(`${e.message}`);
+    }
+    const mem = chromiumMemory(browser.profile);
+    const perTab = (kb) => Math.round((kb / 1024 / group.tabs.length) * 10) / 10;
+    result.rss_per_tab_mb = perTab(mem.rendererRssKb); // renderer VmRSS summed, / tabs
+    result.pss_per_tab_mb = perTab(mem.rendererPssKb); // renderer PSS summed, / tabs
+    result.chromium_rss_per_tab_mb = perTab(mem.totalRssKb); // every Chromium process
+    result.chromium_pss_per_tab_mb = perTab(mem.totalPssKb);
+    result.renderer_processes = mem.renderers;
+    note(`memory: ${mem.renderers} renderer processes, VmRSS ${(mem.rendererRssKb / 1024).toFixed(0)} MB, ` +
+      `PSS ${(mem.rendererPssKb / 1024).toFixed(0)} MB; all ${mem.processes} Chromium processes: ` +
+      `VmRSS ${(mem.totalRssKb / 1024).toFixed(0)} MB, PSS ${(mem.totalPssKb / 1024).toFixed(0)} MB`);
+    // Tabs close one after another, each measured until no remaining tab lists it.
+    const leave = [];
+    const shownAs = {}; // how the other tabs show the closed ones: left / failed / absent
+    for (let k = 0; k < 10 && group.tabs.length > 2; k++) {
+      const tab = group.tabs[1 + ((k * 7) % (group.tabs.length - 1))];
+      const closedAt = await group.close(tab);
+      try {
+        const [gone] = await group.waitGone([tab.id], 30000);
+        leave.push(Math.max(0, gone - closedAt));
+        for (const [state, count] of Object.entries(await group.shownAs([tab.id]))) {
+          shownAs[state] = (shownAs[state] ?? 0) + count;
+        }
+      } catch (e) {
+        leave.push(30000); // a lower bound, as for joins
+        result.leave_misses = (result.leave_misses ?? 0) + 1;
+        result.notes.push(`${tab.name} closed: ${e.message}`);
+      }
+    }
+    result.closed_tabs_shown_as = shownAs;
+    result.leave_seen_by_all_ms_p50 = percentile(leave, 50);
+    result.leave_seen_by_all_ms_p99 = percentile(leave, 99);
+    result.leave_samples = leave.length;
+    note(`tab close -> no other tab lists it: ${describe(leave)}; shown as ${JSON.stringify(shownAs)}`);
+  } catch (e) {
+    result.notes.push(`run failed: ${e.message}`);
+    note(`run failed: ${e.message}`);
+  } finally {
+    await cleanupAll();
+  }
+  result.run_seconds = Math.round((Date.now() - started) / 1000);
+  return result;
+}
+
+// ---- main ------------------------------------------------------------------------------------
+
+let ok;
+try {
+  if (opts.bench) {
+    const sizes = opts.bench.split(",").map(Number);
+    const results = [];
+    for (const n of sizes) results.push(await benchRun(n));
+    const out = resolve(opts.out);
+    mkdirSync(dirname(out), { recursive: true });
+    writeFileSync(out, JSON.stringify(results, null, 2) + "\n");
+    console.log(`e2e figures saved in ${out}`);
+    ok = true;
+  } else {
+    ok = await runTests(Number(opts.tabs));
+  }
+} catch (e) {
+  console.log(`error: ${e?.stack ?? e}`);
+  ok = false;
+} finally {
+  await cleanupAll();
+}
+process.exit(ok ? 0 : 1);
