@@ -117,17 +117,20 @@ function syncFromRoom() {
 
 let nbrsTimer = null;
 function publishNeighbors() {
-  // Share this tab's neighbor list in its metadata (debounced) so every tab can draw the
-  // whole overlay, not only its own links.
-  clearTimeout(nbrsTimer);
+  // Share this tab's neighbor list in its metadata so every tab can draw the whole overlay,
+  // not only its own links. At most one update per 2 s, with the list as it is then: every
+  // change is a record update sent to every member, so a burst of neighbor changes must
+  // cost one update, not one each.
+  if (nbrsTimer !== null) return;
   nbrsTimer = setTimeout(() => {
+    nbrsTimer = null;
     if (!room) return;
     try {
       room.setMeta(NBRS_KEY, [...neighbors].map(short).sort().join(","));
     } catch (e) {
       console.warn("setMeta(nbrs):", e);
     }
-  }, 1000);
+  }, 2000);
 }
 
 // ---- join ------------------------------------------------------------------------------

@@ -36,6 +36,15 @@ pub struct OverlayConfig {
     pub join_retry_interval: Duration,
     /// How often a node tries to reach one recently failed member, so partitions heal.
     pub heal_interval: Duration,
+    /// A node that has neighbors but room for more fills its active view with
+    /// low-priority Neighbor requests, which full peers refuse. After a refusal (or a failed
+    /// dial) it waits this long before the next one, twice as long after each further
+    /// refusal in a row; gaining or losing a neighbor starts over. Each attempt costs a
+    /// whole connection setup (a WebRTC handshake in a browser), so a group whose views
+    /// cannot all be full must not retry without pause.
+    pub fill_backoff_min: Duration,
+    /// The longest pause between two low-priority Neighbor requests.
+    pub fill_backoff_max: Duration,
 }
 
 impl Default for OverlayConfig {
@@ -54,6 +63,8 @@ impl Default for OverlayConfig {
             hello_timeout: Duration::from_secs(5),
             join_retry_interval: Duration::from_secs(2),
             heal_interval: Duration::from_secs(15),
+            fill_backoff_min: Duration::from_secs(1),
+            fill_backoff_max: Duration::from_secs(60),
         }
     }
 }

@@ -111,6 +111,10 @@ pub(crate) struct Timers {
     pub state_sync: Instant,
     pub join_retry: Option<Instant>,
     pub ticks: u64,
+    /// No low-priority Neighbor request before this (see `OverlayConfig::fill_backoff_min`).
+    pub fill: Instant,
+    /// The pause after the next refused Neighbor request.
+    pub fill_wait: Duration,
 }
 
 /// One member of a Rumor group: overlay, membership and failure detection in one
@@ -172,6 +176,8 @@ impl Node {
             state_sync: now + jitter(&mut rng, config.state_sync.interval),
             join_retry: None,
             ticks: 0,
+            fill: now,
+            fill_wait: o.fill_backoff_min,
         };
         let mut node = Node {
             me,
@@ -555,6 +561,7 @@ impl Node {
     /// `peer` stopped being an active neighbor (its link is already updated).
     pub(crate) fn neighbor_gone(&mut self, peer: PeerId) {
         self.views_dirty = true;
+        self.reset_fill_backoff();
         self.broadcast_neighbor_down(&peer);
         self.emit(Event::NeighborDown(peer));
     }

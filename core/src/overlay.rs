@@ -71,6 +71,7 @@ impl Node {
                 probe,
             },
         );
+        self.stats.dials += 1;
         self.outputs.push_back(Output::Dial(peer));
     }
 
@@ -134,6 +135,7 @@ impl Node {
         );
         self.views_dirty = true;
         self.timers.join_retry = None;
+        self.reset_fill_backoff();
         self.emit(Event::NeighborUp(peer));
         self.broadcast_neighbor_up(peer);
         self.on_neighbor_up(peer);
@@ -210,7 +212,24 @@ impl Node {
         } else {
             self.hang_up(from, now);
             self.add_passive(from);
+            if matches!(intent, Intent::Neighbor { .. }) {
+                self.fill_refused(now);
+            }
         }
+    }
+
+    /// A Neighbor request was refused or its dial failed: pause low-priority filling.
+    fn fill_refused(&mut self, now: Instant) {
+        let o = &self.config.overlay;
+        let wait = self.timers.fill_wait;
+        self.timers.fill = now + wait;
+        self.timers.fill_wait = (wait * 2).min(o.fill_backoff_max).max(o.fill_backoff_min);
+    }
+
+    /// The active view changed: the next Neighbor request may go at once.
+    pub(crate) fn reset_fill_backoff(&mut self) {
+        self.timers.fill_wait = self.config.overlay.fill_backoff_min;
+        self.timers.fill = Instant::ZERO;
     }
 
     pub(crate) fn on_forward_join(&mut self, from: PeerId, joiner: PeerId, ttl: u8, now: Instant) {
@@ -279,6 +298,9 @@ impl Node {
         }
         if probe && self.members.is_live(&peer) {
             self.suspect(peer, now);
+        }
+        if matches!(intent, Intent::Neighbor { .. }) {
+            self.fill_refused(now);
         }
     }
 
@@ -420,7 +442,8 @@ impl Node {
                 self.dial_with(c, intent, true, now);
                 continue;
             }
-            if !free {
+            // Filling a view that has neighbors waits out the pause after refusals.
+            if !free || (self.active_count() > 0 && now < self.timers.fill) {
                 break;
             }
             let passive: Vec<PeerId> = self

@@ -27,6 +27,9 @@ pub struct Stats {
     pub refutations: u64,
     /// Late timers taken as a stall of this node.
     pub stalls: u64,
+    /// Connections this node asked its driver to open (each one a WebRTC handshake in a
+    /// browser).
+    pub dials: u64,
     /// Transmissions dropped because the output queue was full.
     pub dropped_outputs: u64,
     /// Malformed overlay messages (over-long walks or samples), ignored.

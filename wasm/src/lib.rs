@@ -24,6 +24,8 @@ pub mod rtc;
 pub mod signal;
 #[cfg(target_arch = "wasm32")]
 pub mod sys;
+#[cfg(target_arch = "wasm32")]
+pub mod types;
 
 #[cfg(all(test, target_arch = "wasm32"))]
 mod tests;
