@@ -162,6 +162,13 @@ pub struct BroadcastConfig {
     /// Hops an announced path must save over the tree path before the tree is rewired
     /// through the announcer (Plumtree's optimization step).
     pub optimization_threshold: u16,
+    /// Neighbors (besides the one it came from) that get a new origin's first message
+    /// eagerly; the others get an announcement and graft it if no copy arrives. The
+    /// default, all of them, floods the first message: the tree is then built along the
+    /// fastest paths. Fewer (say 3) sends fewer duplicate copies while a tree forms but
+    /// makes its paths longer and some first deliveries wait for a graft (figures in
+    /// docs/benchmarks.md).
+    pub fresh_tree_fanout: usize,
     /// Message ids remembered for deduplication, at most.
     pub seen_capacity: usize,
     /// How long message ids are remembered for deduplication.
@@ -196,6 +203,7 @@ impl Default for BroadcastConfig {
             graft_timeout: Duration::from_millis(400),
             graft_retry: Duration::from_millis(200),
             optimization_threshold: 3,
+            fresh_tree_fanout: usize::MAX,
             seen_capacity: 65_536,
             seen_ttl: Duration::from_secs(600),
             cache_capacity: 4_096,

@@ -299,9 +299,6 @@ impl Node {
         if probe && self.members.is_live(&peer) {
             self.suspect(peer, now);
         }
-        if matches!(intent, Intent::Neighbor { .. }) {
-            self.fill_refused(now);
-        }
     }
 
     /// An active neighbor failed (timeout or unexpected close): suspect it and queue its

@@ -46,6 +46,9 @@ pub struct Stats {
     pub reassemblies_dropped: u64,
     /// Announcements ignored because too many messages were already missing.
     pub ihave_dropped: u64,
+    /// Messages grafted: announced by a neighbor but not pushed in time (each a delivery
+    /// delayed by at least the graft timeout).
+    pub grafts: u64,
     /// Grafts for messages no longer held.
     pub graft_unknown: u64,
     /// Pull offers sent.

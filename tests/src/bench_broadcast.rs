@@ -146,7 +146,6 @@ fn scenario<B: Broadcaster>(
         sim.run_for(gap_ms);
     }
     sim.run_for(10_000);
-    let receivers_per_msg: Vec<usize> = vec![sim.up().len().saturating_sub(1)];
     let mut delivered = 0usize;
     let mut receptions = 0u64;
     let mut per_msg_max: BTreeMap<(Idx, u64), u16> = BTreeMap::new();
@@ -181,7 +180,6 @@ fn scenario<B: Broadcaster>(
             .unwrap_or(0)
     };
     let useful = expected.max(1) as f64;
-    let _ = receivers_per_msg;
     Row {
         implementation: B::NAME.into(),
         n,

@@ -42,6 +42,9 @@ struct Cached {
 
 struct Missing {
     announcers: VecDeque<PeerId>,
+    /// The announcer offering the fewest hops, and that hop count: if the message then
+    /// arrives over a longer tree path, the tree is rewired through it.
+    nearest: (PeerId, u16),
     deadline: Instant,
 }
 
@@ -59,6 +62,8 @@ struct PushSets {
     eager: BTreeSet<PeerId>,
     lazy: BTreeSet<PeerId>,
     last_used: u64,
+    /// A parent switch under way: (new parent, old parent).
+    switching: Option<(PeerId, PeerId)>,
 }
 
 impl PushSets {
@@ -72,8 +77,8 @@ impl PushSets {
     }
 }
 
-/// Origins with a tree of their own, at most; the least recently used falls back to the
-/// shared tree.
+/// Origins with a tree of their own, at most; the least recently used is dropped and
+/// starts afresh when its origin sends again.
 const MAX_ORIGIN_TREES: usize = 256;
 
 /// Sizes of the broadcast layer's bounded stores, for monitoring and tests.
@@ -97,14 +102,16 @@ pub struct BroadcastSizes {
 
 /// Plumtree state.
 ///
-/// There is one shared tree, built by the first flood and pruned on duplicates, which every
-/// origin starts with (a spanning tree delivers each message once from any root). The
-/// optimization step rewires a tree per origin, so that shortening paths for one sender
-/// does not lengthen them for another.
+/// Each origin has a tree of its own. A new origin's tree starts with a few random
+/// neighbors eager and the others lazy, so its first message spreads as a bounded-fanout
+/// epidemic (announcements and grafts reach the rest) instead of a flood; duplicates prune
+/// it to a spanning tree and the optimization step shortens its paths. Separate trees keep
+/// shortening paths for one sender from lengthening them for another.
 #[derive(Default)]
 pub(crate) struct Broadcast {
     seq: u64,
-    shared: PushSets,
+    /// The active neighbors, kept in step with the overlay.
+    neighbors: BTreeSet<PeerId>,
     trees: BTreeMap<PeerId, PushSets>,
     uses: u64,
     seen: BTreeMap<MsgId, Instant>,
@@ -128,54 +135,6 @@ impl Broadcast {
         self.seq = seq;
     }
 
-    /// The push sets for messages from `origin`.
-    fn sets(&mut self, origin: &PeerId) -> &mut PushSets {
-        self.uses += 1;
-        let uses = self.uses;
-        if !self.trees.contains_key(origin) {
-            return self.fresh_tree(*origin);
-        }
-        let t = self.trees.get_mut(origin).expect("checked");
-        t.last_used = uses;
-        t
-    }
-
-    /// The push sets of `origin`'s own tree, created from the shared tree if needed.
-    fn own_tree(&mut self, origin: PeerId) -> &mut PushSets {
-        if !self.trees.contains_key(&origin) && self.trees.len() >= MAX_ORIGIN_TREES {
-            let oldest = self
-                .trees
-                .iter()
-                .min_by_key(|(_, t)| t.last_used)
-                .map(|(o, _)| *o);
-            if let Some(o) = oldest {
-                self.trees.remove(&o);
-            }
-        }
-        self.uses += 1;
-        let uses = self.uses;
-        let shared = &self.shared;
-        let t = self.trees.entry(origin).or_insert_with(|| shared.clone());
-        t.last_used = uses;
-        t
-    }
-
-    /// A new origin's tree: every neighbor eager, so its first message floods and the
-    /// duplicates prune a shortest-path tree for it.
-    fn fresh_tree(&mut self, origin: PeerId) -> &mut PushSets {
-        let mut all = self.shared.clone();
-        let lazy: Vec<PeerId> = all.lazy.iter().copied().collect();
-        for p in lazy {
-            all.make_eager(p);
-        }
-        self.shared = all;
-        self.own_tree(origin)
-    }
-
-    fn all_sets(&mut self) -> impl Iterator<Item = &mut PushSets> {
-        core::iter::once(&mut self.shared).chain(self.trees.values_mut())
-    }
-
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
         let graft = self.graft_timers.first().map(|(t, _)| *t);
         match (graft, self.pull_at) {
@@ -194,17 +153,83 @@ impl Node {
 
     // ---- tree maintenance ----
 
+    /// The push sets for messages from `origin`; a new origin's tree is started with
+    /// `parent` (the neighbor its first message came from, if any) and a random few other
+    /// neighbors eager.
+    fn tree(&mut self, origin: PeerId, parent: Option<PeerId>) -> &mut PushSets {
+        self.broadcast.uses += 1;
+        let uses = self.broadcast.uses;
+        if !self.broadcast.trees.contains_key(&origin) {
+            let fresh = self.fresh_tree(parent);
+            let trees = &mut self.broadcast.trees;
+            if trees.len() >= MAX_ORIGIN_TREES {
+                let oldest = trees
+                    .iter()
+                    .min_by_key(|(_, t)| t.last_used)
+                    .map(|(o, _)| *o);
+                if let Some(o) = oldest {
+                    trees.remove(&o);
+                }
+            }
+            trees.insert(origin, fresh);
+        }
+        let t = self
+            .broadcast
+            .trees
+            .get_mut(&origin)
+            .expect("inserted above");
+        t.last_used = uses;
+        t
+    }
+
+    /// Push sets for a new origin: `parent` and `fresh_tree_fanout` random other neighbors
+    /// eager, the rest lazy.
+    fn fresh_tree(&mut self, parent: Option<PeerId>) -> PushSets {
+        let mut others: Vec<PeerId> = self
+            .broadcast
+            .neighbors
+            .iter()
+            .copied()
+            .filter(|p| Some(*p) != parent)
+            .collect();
+        let fanout = self.config.broadcast.fresh_tree_fanout.min(others.len());
+        // A partial Fisher-Yates shuffle: the first `fanout` entries are the sample.
+        for i in 0..fanout {
+            let j = i + self.random_index(others.len() - i);
+            others.swap(i, j);
+        }
+        let mut sets = PushSets {
+            eager: others[..fanout].iter().copied().collect(),
+            lazy: others[fanout..].iter().copied().collect(),
+            last_used: 0,
+            switching: None,
+        };
+        if let Some(p) = parent {
+            sets.make_eager(p);
+        }
+        sets
+    }
+
     pub(crate) fn broadcast_neighbor_up(&mut self, peer: PeerId) {
-        for sets in self.broadcast.all_sets() {
+        let b = &mut self.broadcast;
+        b.neighbors.insert(peer);
+        for sets in b.trees.values_mut() {
             sets.make_eager(peer);
         }
     }
 
     pub(crate) fn broadcast_neighbor_down(&mut self, peer: &PeerId) {
         let b = &mut self.broadcast;
-        for sets in b.all_sets() {
+        b.neighbors.remove(peer);
+        for sets in b.trees.values_mut() {
             sets.eager.remove(peer);
             sets.lazy.remove(peer);
+            if sets
+                .switching
+                .is_some_and(|(new, old)| new == *peer || old == *peer)
+            {
+                sets.switching = None;
+            }
         }
         b.known.remove(peer);
         b.ihave_queue.remove(peer);
@@ -215,12 +240,15 @@ impl Node {
 
     /// Sends `gossip` on along the tree: eagerly to eager peers, as an IHave to lazy ones.
     fn forward(&mut self, gossip: Gossip, from: Option<PeerId>) {
-        let sets = self.broadcast.sets(&gossip.id.origin);
+        let sets = self.tree(gossip.id.origin, from);
+        // Not to a parent being switched to: the copy would be a duplicate there and it
+        // would prune us just as we prune the old parent.
+        let switching_to = sets.switching.map(|(new, _)| new);
         let eager: Vec<PeerId> = sets
             .eager
             .iter()
             .copied()
-            .filter(|p| Some(*p) != from)
+            .filter(|p| Some(*p) != from && Some(*p) != switching_to)
             .collect();
         let lazy: Vec<PeerId> = sets
             .lazy
@@ -284,16 +312,28 @@ impl Node {
         if gossip.id.origin == self.me || self.broadcast.seen.contains_key(&gossip.id) {
             self.know(from, gossip.id);
             self.stats.gossip_duplicates += 1;
+            // The first copy from a parent being switched to completes the switch.
+            if self.finish_switch(gossip.id.origin, from) {
+                return;
+            }
             let origin = gossip.id.origin;
-            self.broadcast.sets(&origin).make_lazy(from);
+            self.tree(origin, None).make_lazy(from);
             self.transmit(from, &Message::Prune { origin });
             return;
         }
         // The link that delivered first belongs to the tree.
-        self.broadcast.sets(&gossip.id.origin).make_eager(from);
+        self.tree(gossip.id.origin, Some(from)).make_eager(from);
+        self.finish_switch(gossip.id.origin, from);
+        let announced = self.broadcast.missing.get(&gossip.id).map(|m| m.nearest);
+        let id = gossip.id;
         self.accept(gossip.clone(), Some(from), now);
-        self.know(from, gossip.id);
+        self.know(from, id);
         self.forward(gossip, Some(from));
+        // An announcement that came before the copy may show a shorter path (a lazy
+        // neighbor near the origin often announces before the tree delivers).
+        if let Some((peer, round)) = announced {
+            self.rewire(peer, id, round);
+        }
     }
 
     fn valid_gossip(&self, g: &Gossip) -> bool {
@@ -333,7 +373,7 @@ impl Node {
         for (id, round) in ids {
             self.know(from, id);
             if self.broadcast.seen.contains_key(&id) || id.origin == self.me {
-                self.optimize(from, id, round);
+                self.rewire(from, id, round);
                 continue;
             }
             let max_missing = self.config.broadcast.max_missing;
@@ -344,6 +384,9 @@ impl Node {
                     if !m.announcers.contains(&from) && m.announcers.len() < 8 {
                         m.announcers.push_back(from);
                     }
+                    if round < m.nearest.1 {
+                        m.nearest = (from, round);
+                    }
                 }
                 None if tracked < max_missing => {
                     let deadline = now + timeout;
@@ -351,6 +394,7 @@ impl Node {
                         id,
                         Missing {
                             announcers: VecDeque::from([from]),
+                            nearest: (from, round),
                             deadline,
                         },
                     );
@@ -388,8 +432,9 @@ impl Node {
             if !matches!(self.links.get(&peer), Some(Link::Active(_))) {
                 continue;
             }
+            self.stats.grafts += ids.len() as u64;
             for id in &ids {
-                self.broadcast.sets(&id.origin).make_eager(peer);
+                self.tree(id.origin, None).make_eager(peer);
             }
             for chunk in ids.chunks(self.ids_per_frame()) {
                 let ids = chunk.to_vec();
@@ -398,34 +443,53 @@ impl Node {
         }
     }
 
-    /// Plumtree's optimization: `from` announces a message we got over a path at least
-    /// `optimization_threshold` hops longer. Make `from` our parent instead: graft it (with
-    /// no ids) and prune the old parent, so the tree's paths get shorter.
-    fn optimize(&mut self, from: PeerId, id: MsgId, round: u16) {
+    /// Plumtree's optimization: `from` announces message `id` over a path of `round` hops,
+    /// at least `optimization_threshold` fewer than the tree path it came by. Ask `from` to
+    /// push to us (Adopt) and keep the old parent until `from`'s first copy arrives (see
+    /// [`Node::finish_switch`]): pruning it at once would lose, to the tree, the messages
+    /// already past `from` but not yet past the old parent.
+    fn rewire(&mut self, from: PeerId, id: MsgId, round: u16) {
         let threshold = self.config.broadcast.optimization_threshold;
         let Some(c) = self.broadcast.cache.get_mut(&id) else {
             return;
         };
         let Some(parent) = c.parent else { return };
-        if parent == from || c.gossip.round < round.saturating_add(threshold) {
+        if parent == from
+            || c.gossip.round < round.saturating_add(threshold)
+            || !matches!(self.links.get(&from), Some(Link::Active(_)))
+        {
             return;
         }
         c.parent = Some(from);
         c.gossip.round = round;
-        if !matches!(self.links.get(&parent), Some(Link::Active(_))) {
-            return;
-        }
         self.stats.tree_optimizations += 1;
         let origin = id.origin;
-        let tree = self.broadcast.own_tree(origin);
+        let tree = self.tree(origin, Some(from));
         tree.make_eager(from);
-        tree.make_lazy(parent);
+        tree.switching = Some((from, parent));
         self.transmit(from, &Message::Adopt { origin });
-        self.transmit(parent, &Message::Prune { origin });
+    }
+
+    /// A copy of a message from `origin` came from `from`: if `from` is the parent being
+    /// switched to, prune the old one. Returns whether it was.
+    fn finish_switch(&mut self, origin: PeerId, from: PeerId) -> bool {
+        let tree = self.tree(origin, None);
+        let Some((new, old)) = tree.switching else {
+            return false;
+        };
+        if new != from {
+            return false;
+        }
+        tree.switching = None;
+        tree.make_lazy(old);
+        if matches!(self.links.get(&old), Some(Link::Active(_))) {
+            self.transmit(old, &Message::Prune { origin });
+        }
+        true
     }
 
     pub(crate) fn on_adopt(&mut self, from: PeerId, origin: PeerId) {
-        self.broadcast.own_tree(origin).make_eager(from);
+        self.tree(origin, Some(from)).make_eager(from);
     }
 
     pub(crate) fn on_graft(&mut self, from: PeerId, ids: Vec<MsgId>) {
@@ -434,7 +498,7 @@ impl Node {
             return;
         }
         for id in ids {
-            self.broadcast.sets(&id.origin).make_eager(from);
+            self.tree(id.origin, Some(from)).make_eager(from);
             match self.broadcast.cache.get(&id) {
                 Some(c) => {
                     let g = Gossip {
@@ -450,7 +514,7 @@ impl Node {
 
     pub(crate) fn on_prune(&mut self, from: PeerId, origin: PeerId) {
         if matches!(self.links.get(&from), Some(Link::Active(_))) {
-            self.broadcast.sets(&origin).make_lazy(from);
+            self.tree(origin, None).make_lazy(from);
         }
     }
 

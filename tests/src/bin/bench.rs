@@ -1,6 +1,9 @@
 //! `cargo xtask bench`: runs the simulator benchmarks and writes `target/bench/*.json`.
 //!
-//! `bench [--quick] [--seed N] [membership]`: `--quick` runs only the smallest sizes.
+//! `bench [--quick] [--seed N] [--n N] [--rumor-only] [membership | broadcast]`: `--quick`
+//! runs only the smallest size, `--n` only the given one, `--rumor-only` skips the
+//! comparison implementations; `membership` or `broadcast` runs only that benchmark (and
+//! writes only its file).
 
 use std::path::PathBuf;
 
@@ -24,46 +27,74 @@ fn main() -> Result<()> {
         .transpose()
         .context("--seed takes a number")?
         .unwrap_or(1);
-    let sizes: &[usize] = if quick { &[100] } else { &[100, 1_000] };
+    let only_n: Option<usize> = args
+        .iter()
+        .position(|a| a == "--n")
+        .and_then(|i| args.get(i + 1))
+        .map(|s| s.parse())
+        .transpose()
+        .context("--n takes a number")?;
+    let others = !args.iter().any(|a| a == "--rumor-only");
+    let membership = !args.iter().any(|a| a == "broadcast");
+    let broadcast = !args.iter().any(|a| a == "membership");
+    let sizes: Vec<usize> = match only_n {
+        Some(n) => vec![n],
+        None if quick => vec![100],
+        None => vec![100, 1_000],
+    };
     let dir = out_dir();
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
 
     let started = std::time::Instant::now();
     let mut progress = |msg: &str| eprintln!("[{:>6.1}s] {msg}", started.elapsed().as_secs_f64());
-    let mut rows: Vec<Row> = Vec::new();
-    for &n in sizes {
-        rows.push(run_size::<Rumor>(n, seed, &mut progress));
-        rows.push(run_size::<Foca>(n, seed, &mut progress));
+    if broadcast {
+        run_broadcast(&sizes, seed, others, &dir, &mut progress)?;
     }
-    rows.push(run_loss::<Rumor>(seed, &mut progress));
-    rows.push(run_loss::<Foca>(seed, &mut progress));
+    if membership {
+        let mut rows: Vec<Row> = Vec::new();
+        for &n in &sizes {
+            rows.push(run_size::<Rumor>(n, seed, &mut progress));
+            if others {
+                rows.push(run_size::<Foca>(n, seed, &mut progress));
+            }
+        }
+        rows.push(run_loss::<Rumor>(seed, &mut progress));
+        if others {
+            rows.push(run_loss::<Foca>(seed, &mut progress));
+        }
+        let path = dir.join("membership.json");
+        std::fs::write(&path, serde_json::to_string_pretty(&rows)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+        println!("{}", table(&rows));
+        println!("wrote {}", path.display());
+    }
+    Ok(())
+}
 
+/// The broadcast rows for Rumor and iroh-gossip at each size, into broadcast.json.
+fn run_broadcast(
+    sizes: &[usize],
+    seed: u64,
+    others: bool,
+    dir: &std::path::Path,
+    progress: &mut dyn FnMut(&str),
+) -> Result<()> {
     let mut brows = Vec::new();
     for &n in sizes {
         brows.extend(bench_broadcast::run::<RumorBroadcast>(
-            n,
-            seed,
-            true,
-            &mut progress,
+            n, seed, true, progress,
         ));
-        brows.extend(bench_broadcast::run::<IrohBroadcast>(
-            n,
-            seed,
-            true,
-            &mut progress,
-        ));
+        if others {
+            brows.extend(bench_broadcast::run::<IrohBroadcast>(
+                n, seed, true, progress,
+            ));
+        }
     }
     let bpath = dir.join("broadcast.json");
     std::fs::write(&bpath, serde_json::to_string_pretty(&brows)?)
         .with_context(|| format!("writing {}", bpath.display()))?;
     println!("{}", broadcast_table(&brows));
     println!("wrote {}", bpath.display());
-
-    let path = dir.join("membership.json");
-    std::fs::write(&path, serde_json::to_string_pretty(&rows)?)
-        .with_context(|| format!("writing {}", path.display()))?;
-    println!("{}", table(&rows));
-    println!("wrote {}", path.display());
     Ok(())
 }
 
