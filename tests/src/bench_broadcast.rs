@@ -24,17 +24,31 @@ pub struct Row {
     /// Fraction of expected deliveries made.
     pub reliability: f64,
     /// Payload receptions / deliveries made − 1 (the paper's m / (n − 1) − 1, counted over
-    /// the receivers that did receive).
-    pub rmr: f64,
+    /// the receivers that did receive); `null` when nothing was delivered.
+    pub rmr: Option<f64>,
     /// Last delivery hop: for each message the hop count of its farthest delivery,
-    /// averaged over messages (the Plumtree paper's definition).
-    pub ldh: f64,
+    /// averaged over messages (the Plumtree paper's definition); `null` when nothing was
+    /// delivered.
+    pub ldh: Option<f64>,
     /// The largest hop count of any delivery.
     pub max_hops: u16,
-    /// Median delivery latency, ms.
-    pub p50_ms: u64,
-    /// 99th percentile delivery latency, ms.
-    pub p99_ms: u64,
+    /// Median delivery latency, ms; `null` when nothing was delivered.
+    pub p50_ms: Option<u64>,
+    /// 99th percentile delivery latency, ms; `null` when nothing was delivered.
+    pub p99_ms: Option<u64>,
+}
+
+impl Row {
+    /// RMR, LDH, p50 and p99 as table cells, `-` where nothing was delivered.
+    pub fn cells(&self) -> [String; 4] {
+        let dash = || "-".to_string();
+        [
+            self.rmr.map_or_else(dash, |v| format!("{v:.3}")),
+            self.ldh.map_or_else(dash, |v| format!("{v:.1}")),
+            self.p50_ms.map_or_else(dash, |v| v.to_string()),
+            self.p99_ms.map_or_else(dash, |v| v.to_string()),
+        ]
+    }
 }
 
 /// A broadcast implementation the benchmark can drive.
@@ -42,7 +56,7 @@ pub trait Broadcaster {
     /// The simulator peer type.
     type P: Peer;
     /// Name in the `impl` column.
-    const NAME: &'static str;
+    fn name(&self) -> String;
     /// Starts node `idx`, joining through `via` (none for the first node).
     fn spawn(&mut self, sim: &mut Sim<Self::P>, idx: Idx, via: Option<Idx>);
     /// Node `idx` broadcasts its `k`-th message; returns the sequence number deliveries
@@ -55,21 +69,36 @@ pub trait Broadcaster {
 pub struct RumorBroadcast {
     registry: SharedRegistry,
     verifier: MemoVerifier,
+    /// `BroadcastConfig::fresh_tree_fanout` when not the default.
+    fresh_tree_fanout: Option<usize>,
+}
+
+impl RumorBroadcast {
+    /// Rumor with a new origin's first message pushed to `fanout` neighbors besides its
+    /// sender (the rest get announcements) instead of flooded.
+    pub fn with_fresh_tree_fanout(fanout: usize) -> Self {
+        RumorBroadcast {
+            fresh_tree_fanout: Some(fanout),
+            ..Default::default()
+        }
+    }
 }
 
 impl Broadcaster for RumorBroadcast {
     type P = RumorPeer;
-    const NAME: &'static str = "rumor";
+    fn name(&self) -> String {
+        match self.fresh_tree_fanout {
+            None => "rumor".into(),
+            Some(f) => format!("rumor-fanout{f}"),
+        }
+    }
     fn spawn(&mut self, sim: &mut Sim<RumorPeer>, idx: Idx, via: Option<Idx>) {
         let now = sim.now();
-        let peer = RumorPeer::build(
-            1,
-            idx,
-            Config::default(),
-            now,
-            &self.verifier,
-            self.registry.clone(),
-        );
+        let mut config = Config::default();
+        if let Some(f) = self.fresh_tree_fanout {
+            config.broadcast.fresh_tree_fanout = f;
+        }
+        let peer = RumorPeer::build(1, idx, config, now, &self.verifier, self.registry.clone());
         let seeds: Vec<_> = via.into_iter().map(|v| peer.id_of(v)).collect();
         sim.start(idx, peer, |p, now, acts, seen| {
             let t = Instant::from_millis(now);
@@ -100,7 +129,9 @@ pub struct IrohBroadcast;
 
 impl Broadcaster for IrohBroadcast {
     type P = IrohPeer;
-    const NAME: &'static str = "iroh-gossip";
+    fn name(&self) -> String {
+        "iroh-gossip".into()
+    }
     fn spawn(&mut self, sim: &mut Sim<IrohPeer>, idx: Idx, via: Option<Idx>) {
         let now = sim.now();
         let peer = IrohPeer::with_transport(idx, 1, now, Transport::Connections);
@@ -171,21 +202,21 @@ fn scenario<B: Broadcaster>(
     }
     latencies.sort_unstable();
     let max_hops = per_msg_max.values().copied().max().unwrap_or(0);
-    let ldh =
-        per_msg_max.values().map(|h| *h as f64).sum::<f64>() / per_msg_max.len().max(1) as f64;
+    let any = delivered > 0;
+    let ldh = any
+        .then(|| per_msg_max.values().map(|h| *h as f64).sum::<f64>() / per_msg_max.len() as f64);
     let pct = |p: f64| {
         latencies
             .get(((latencies.len() as f64 - 1.0) * p).round() as usize)
             .copied()
-            .unwrap_or(0)
     };
     let useful = expected.max(1) as f64;
     Row {
-        implementation: B::NAME.into(),
+        implementation: b.name(),
         n,
         scenario: name.into(),
         reliability: delivered as f64 / useful,
-        rmr: receptions as f64 / delivered.max(1) as f64 - 1.0,
+        rmr: any.then(|| receptions as f64 / delivered as f64 - 1.0),
         ldh,
         max_hops,
         p50_ms: pct(0.5),
@@ -194,13 +225,13 @@ fn scenario<B: Broadcaster>(
 }
 
 /// Builds a group of `n` and runs every scenario on it in turn.
-pub fn run<B: Broadcaster + Default>(
+pub fn run<B: Broadcaster>(
+    mut b: B,
     n: usize,
     seed: u64,
     multi: bool,
     progress: &mut dyn FnMut(&str),
 ) -> Vec<Row> {
-    let mut b = B::default();
     let mut sim: Sim<B::P> = Sim::new(seed, NetConfig::default());
     let gap = if n >= 1_000 { 5 } else { 20 };
     for i in 0..n {
@@ -209,7 +240,7 @@ pub fn run<B: Broadcaster + Default>(
         sim.run_for(gap);
     }
     sim.run_for(20_000);
-    progress(&format!("{} n={n}: group built", B::NAME));
+    progress(&format!("{} n={n}: group built", b.name()));
     let mut rows = Vec::new();
     // Message numbers per sender run on across scenarios, so no payload repeats.
     let mut counters = BTreeMap::new();
@@ -270,16 +301,10 @@ pub fn run<B: Broadcaster + Default>(
         ));
     }
     for r in &rows {
+        let [rmr, ldh, p50, p99] = r.cells();
         progress(&format!(
-            "{} n={n} {}: reliability {:.4}, RMR {:.3}, LDH {:.1} (max {}), p50 {} ms, p99 {} ms",
-            r.implementation,
-            r.scenario,
-            r.reliability,
-            r.rmr,
-            r.ldh,
-            r.max_hops,
-            r.p50_ms,
-            r.p99_ms
+            "{} n={n} {}: reliability {:.4}, RMR {rmr}, LDH {ldh} (max {}), p50 {p50} ms, p99 {p99} ms",
+            r.implementation, r.scenario, r.reliability, r.max_hops,
         ));
     }
     rows
@@ -291,9 +316,9 @@ mod tests {
 
     #[test]
     fn small_run_delivers_everything() {
-        let rows = run::<RumorBroadcast>(30, 1, true, &mut |_| {});
+        let rows = run(RumorBroadcast::default(), 30, 1, true, &mut |_| {});
         let single = rows.iter().find(|r| r.scenario == "single").unwrap();
         assert_eq!(single.reliability, 1.0, "{single:?}");
-        assert!(single.ldh >= 1.0 && single.max_hops >= 1);
+        assert!(single.ldh.is_some_and(|l| l >= 1.0) && single.max_hops >= 1);
     }
 }

@@ -1,9 +1,10 @@
 //! `cargo xtask`: the project's automation, in Rust so it runs wherever cargo does.
 //!
 //! - `cargo xtask test`: every check CI runs (`.ci/run` calls exactly this).
-//! - `cargo xtask bench`: the benchmark binary in `rumor-tests` (arguments passed through),
-//!   the signaling server's, the npm package's size, then the browser figures (many tabs of
-//!   the demo page); `cargo xtask bench e2e` runs only the browser figures.
+//! - `cargo xtask bench`: the benchmark binary in `rumor-tests`, the signaling server's,
+//!   the npm package's size, then the browser figures (many tabs of the demo page);
+//!   `cargo xtask bench e2e` runs only the browser figures, other arguments only the
+//!   simulator benchmarks they select.
 //! - `cargo xtask demo`: builds the npm package and rumor-signal, serves the demo page.
 //! - `cargo xtask wasm`: the npm package in `wasm/pkg/` (sizes in target/bench/wasm.json).
 //! - `cargo xtask tabs`: the 30-tab tests of the demo page (tests/js/tabs.mjs).
@@ -41,8 +42,10 @@ enum Command {
         #[arg(long)]
         only: Option<String>,
     },
-    /// Run the benchmarks (writes target/bench/*.json); arguments go to the bench binary.
-    /// `cargo xtask bench e2e` runs only the browser figures (target/bench/e2e.json).
+    /// Run the benchmarks (writes target/bench/*.json). `cargo xtask bench e2e` runs only
+    /// the browser figures (target/bench/e2e.json); other arguments go to the simulator
+    /// bench binary and run only what they select (`broadcast`, `membership`, `--n N`,
+    /// `--rumor-only`, `--seed N`).
     Bench {
         /// Arguments passed unchanged to `rumor-tests`' `bench` binary (or `e2e`).
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -86,7 +89,9 @@ fn main() -> ExitCode {
 /// `cargo xtask bench`: run the bench binaries (rumor-tests' `bench`, then rumor-signal's
 /// `signal-bench`) in release mode, then build the npm package to record its size
 /// (target/bench/wasm.json), then the browser figures: 30 and 100 tabs of the demo page
-/// (target/bench/e2e.json); forward the exit status. `bench e2e`: the browser figures only.
+/// (target/bench/e2e.json); forward the exit status. `bench e2e`: the browser figures only;
+/// with any other arguments (a selection such as `broadcast --n 1000`), only the simulator
+/// benchmarks they select.
 fn bench(args: &[String]) -> anyhow::Result<ExitCode> {
     if args == ["e2e"] {
         wasm::build()?;
@@ -105,7 +110,7 @@ fn bench(args: &[String]) -> anyhow::Result<ExitCode> {
     ]);
     command.args(args);
     let status = cmd::status(&mut command)?;
-    if status.success() {
+    if status.success() && args.is_empty() {
         // The signaling server's capacity (target/bench/signal.json), loopback only.
         let mut signal = cmd::cargo();
         signal.args([
