@@ -102,11 +102,12 @@ pub struct BroadcastSizes {
 
 /// Plumtree state.
 ///
-/// Each origin has a tree of its own. A new origin's tree starts with a few random
-/// neighbors eager and the others lazy, so its first message spreads as a bounded-fanout
-/// epidemic (announcements and grafts reach the rest) instead of a flood; duplicates prune
-/// it to a spanning tree and the optimization step shortens its paths. Separate trees keep
-/// shortening paths for one sender from lengthening them for another.
+/// Each origin has a tree of its own. A new origin's tree starts with
+/// `fresh_tree_fanout` random neighbors eager and the others lazy (by default all eager,
+/// so its first message floods; with fewer it spreads as a bounded-fanout epidemic whose
+/// gaps announcements and grafts fill); duplicates prune it to a spanning tree and the
+/// optimization step shortens its paths. Separate trees keep shortening paths for one
+/// sender from lengthening them for another.
 #[derive(Default)]
 pub(crate) struct Broadcast {
     seq: u64,
@@ -154,8 +155,8 @@ impl Node {
     // ---- tree maintenance ----
 
     /// The push sets for messages from `origin`; a new origin's tree is started with
-    /// `parent` (the neighbor its first message came from, if any) and a random few other
-    /// neighbors eager.
+    /// `parent` (the neighbor its first message came from, if any) and
+    /// `fresh_tree_fanout` random other neighbors (by default all) eager.
     fn tree(&mut self, origin: PeerId, parent: Option<PeerId>) -> &mut PushSets {
         self.broadcast.uses += 1;
         let uses = self.broadcast.uses;
