@@ -218,7 +218,8 @@ impl Node {
         }
     }
 
-    /// A Neighbor request was refused or its dial failed: pause low-priority filling.
+    /// A Neighbor request was refused: pause low-priority filling. (A failed dial does not
+    /// pause: the peer leaves the passive view and the next candidate is another one.)
     fn fill_refused(&mut self, now: Instant) {
         let o = &self.config.overlay;
         let wait = self.timers.fill_wait;
