@@ -37,14 +37,20 @@ pub struct OverlayConfig {
     /// How often a node tries to reach one recently failed member, so partitions heal.
     pub heal_interval: Duration,
     /// A node that has neighbors but room for more fills its active view with
-    /// low-priority Neighbor requests, which full peers refuse. After a refusal (or a failed
-    /// dial) it waits this long before the next one, twice as long after each further
-    /// refusal in a row; gaining or losing a neighbor starts over. Each attempt costs a
+    /// low-priority Neighbor requests, which full peers refuse. After a refusal it waits
+    /// this long before the next one, twice as long after each further refusal in a row;
+    /// gaining or losing a neighbor starts over. Each attempt costs a
     /// whole connection setup (a WebRTC handshake in a browser), so a group whose views
     /// cannot all be full must not retry without pause.
     pub fill_backoff_min: Duration,
     /// The longest pause between two low-priority Neighbor requests.
     pub fill_backoff_max: Duration,
+    /// After this many refusals in a row, a node with a single neighbor (and room for
+    /// more) asks with high priority, which a full peer accepts by dropping a random
+    /// neighbor. Without it, small views can close into full cliques that refuse everyone
+    /// outside (e.g. three members with two slots each in a triangle, the fourth left with
+    /// the seed alone), and the group stays split. Zero never escalates.
+    pub fill_escalate_after: u32,
 }
 
 impl Default for OverlayConfig {
@@ -65,6 +71,7 @@ impl Default for OverlayConfig {
             heal_interval: Duration::from_secs(15),
             fill_backoff_min: Duration::from_secs(1),
             fill_backoff_max: Duration::from_secs(60),
+            fill_escalate_after: 2,
         }
     }
 }
@@ -227,6 +234,11 @@ pub struct DirectConfig {
     /// A send is reported failed, and a request times out, when no acknowledgement or
     /// response came back within this time.
     pub timeout: Duration,
+    /// A send or request with no answer after this long is sent again, flooded this time
+    /// (the path it took may have changed under it), and again after each further
+    /// interval until `timeout`. The target delivers it once and answers every copy.
+    /// Zero never sends again.
+    pub retry_interval: Duration,
     /// Hops a direct message may be flooded when no neighbor knows a path to its target.
     pub flood_ttl: u8,
     /// Sends and requests awaiting an answer, at most (more are refused with an error).
@@ -241,6 +253,7 @@ impl Default for DirectConfig {
     fn default() -> Self {
         DirectConfig {
             timeout: Duration::from_secs(5),
+            retry_interval: Duration::from_secs(1),
             flood_ttl: 6,
             max_pending: 1_024,
             seen_capacity: 8_192,

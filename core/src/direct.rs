@@ -8,9 +8,13 @@
 //! target; else flood it to every neighbor but the one it came from while its `ttl` lasts.
 //! Copies are recognised by (origin, id) and dropped, so floods and loops end. So the first
 //! message to a far member floods, its acknowledgement or response comes back along the
-//! path the flood found, and later messages between the two follow that path. A send is acknowledged and a request
-//! answered by a routed message back; when neither comes within
-//! [`crate::DirectConfig::timeout`] the sender gets [`Event::DirectFailed`].
+//! path the flood found, and later messages between the two follow that path. A send is
+//! acknowledged and a request answered by a routed message back. While the overlay
+//! rewires, a hop can hand a message to a link that is just closing; so a send or request
+//! with no answer after [`crate::DirectConfig::retry_interval`] goes again, flooded, with
+//! its attempt number raised. Its target delivers it once, acknowledges every copy, and
+//! answers a repeated request from a small cache of its answers. When no answer comes
+//! within [`crate::DirectConfig::timeout`] the sender gets [`Event::DirectFailed`].
 
 use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
 use alloc::vec::Vec;
@@ -24,6 +28,11 @@ use crate::wire::{Message, Routed, RoutedBody};
 
 /// Bytes a routed message needs besides its payload (ids, ttl, tags, length prefixes).
 const ROUTED_OVERHEAD: usize = 128;
+/// Answers to requests kept to answer a retransmitted request again, at most.
+const ANSWER_CACHE: usize = 32;
+
+/// A routed message's identity: origin, id and attempt.
+type SeenKey = (PeerId, u64, u8);
 
 /// Book-keeping for direct messages.
 #[derive(Debug, Default)]
@@ -32,10 +41,14 @@ pub(crate) struct Direct {
     next_id: u64,
     /// Sends and requests waiting for their acknowledgement or response.
     pending: BTreeMap<u64, Pending>,
-    /// Recently seen (origin, id) pairs, to drop copies.
-    seen: BTreeSet<(PeerId, u64)>,
-    /// The same pairs, oldest first, to evict beyond capacity.
-    seen_order: VecDeque<(PeerId, u64)>,
+    /// Recently seen (origin, id, attempt) keys, to drop copies.
+    seen: BTreeSet<SeenKey>,
+    /// The same keys, oldest first, to evict beyond capacity.
+    seen_order: VecDeque<SeenKey>,
+    /// This node's answers to recent requests, by (asker, request id).
+    answers: BTreeMap<(PeerId, u64), Vec<u8>>,
+    /// The keys of `answers`, oldest first.
+    answer_order: VecDeque<(PeerId, u64)>,
     /// Reverse paths: the neighbor the newest routed message from a member came through.
     routes: BTreeMap<PeerId, PeerId>,
     /// Members in `routes`, oldest entry first, to evict beyond capacity.
@@ -48,6 +61,12 @@ struct Pending {
     to: PeerId,
     deadline: Instant,
     request: bool,
+    /// When it is sent again if still unanswered (`None`: never).
+    retry_at: Option<Instant>,
+    /// The attempt number of the latest transmission.
+    attempt: u8,
+    /// The payload, kept for retransmissions.
+    data: Vec<u8>,
 }
 
 impl Direct {
@@ -56,13 +75,35 @@ impl Direct {
         self.next_id = start;
     }
 
-    /// The earliest deadline of a pending send or request.
+    /// The earliest deadline or retransmission of a pending send or request.
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
-        self.pending.values().map(|p| p.deadline).min()
+        self.pending
+            .values()
+            .map(|p| p.retry_at.map_or(p.deadline, |r| r.min(p.deadline)))
+            .min()
+    }
+
+    /// Whether another attempt of (origin, id) than `attempt` was seen here.
+    fn seen_other_attempt(&self, origin: PeerId, id: u64, attempt: u8) -> bool {
+        self.seen
+            .range((origin, id, 0)..=(origin, id, u8::MAX))
+            .any(|k| k.2 != attempt)
+    }
+
+    /// Keeps this node's answer to request `id` from `asker`, for a retransmitted request.
+    fn keep_answer(&mut self, asker: PeerId, id: u64, data: Vec<u8>) {
+        if self.answers.insert((asker, id), data).is_none() {
+            self.answer_order.push_back((asker, id));
+            while self.answer_order.len() > ANSWER_CACHE {
+                if let Some(old) = self.answer_order.pop_front() {
+                    self.answers.remove(&old);
+                }
+            }
+        }
     }
 
     /// Remembers `key`; false when it was already seen.
-    fn remember(&mut self, key: (PeerId, u64), capacity: usize) -> bool {
+    fn remember(&mut self, key: SeenKey, capacity: usize) -> bool {
         if !self.seen.insert(key) {
             return false;
         }
@@ -123,6 +164,7 @@ impl Node {
     ) -> Result<(), CommandError> {
         let data = data.into();
         self.check_direct(to, data.len())?;
+        self.direct.keep_answer(to, id, data.clone());
         self.reply(to, RoutedBody::Response { request: id, data }, now);
         self.flush_push();
         Ok(())
@@ -169,18 +211,23 @@ impl Node {
             return Err(CommandError::TooManyPending(self.config.direct.max_pending));
         }
         let body = if request {
-            RoutedBody::Request(data)
+            RoutedBody::Request(data.clone())
         } else {
-            RoutedBody::Send(data)
+            RoutedBody::Send(data.clone())
         };
         let id = self.reply(to, body, now);
-        let deadline = now + self.config.direct.timeout;
+        let c = &self.config.direct;
+        let deadline = now + c.timeout;
+        let retry_at = (!c.retry_interval.is_zero()).then(|| now + c.retry_interval);
         self.direct.pending.insert(
             id,
             Pending {
                 to,
                 deadline,
                 request,
+                retry_at,
+                attempt: 0,
+                data,
             },
         );
         self.flush_push();
@@ -195,6 +242,7 @@ impl Node {
             origin: self.me,
             target: to,
             id,
+            attempt: 0,
             ttl: self.config.direct.flood_ttl,
             body,
         };
@@ -209,7 +257,10 @@ impl Node {
 
     fn route(&mut self, from: Option<PeerId>, mut msg: Routed, now: Instant) {
         let capacity = self.config.direct.seen_capacity;
-        if !self.direct.remember((msg.origin, msg.id), capacity) {
+        if !self
+            .direct
+            .remember((msg.origin, msg.id, msg.attempt), capacity)
+        {
             self.stats.direct_duplicates += 1;
             return;
         }
@@ -230,24 +281,27 @@ impl Node {
             self.transmit(target, &Message::Routed(msg));
             return;
         }
-        let back = self.direct.routes.get(&target).copied();
-        if let Some(via) =
-            back.filter(|v| Some(*v) != from && matches!(self.links.get(v), Some(Link::Active(_))))
-        {
-            self.transmit(via, &Message::Routed(msg));
-            return;
-        }
-        let via: Vec<PeerId> = self
-            .links
-            .iter()
-            .filter(|(p, l)| {
-                Some(**p) != from && matches!(l, Link::Active(n) if n.view.contains(&target))
-            })
-            .map(|(p, _)| *p)
-            .collect();
-        if let Some(v) = self.pick(&via) {
-            self.transmit(v, &Message::Routed(msg));
-            return;
+        // A retransmission floods: the path the first attempt took may be gone.
+        if msg.attempt == 0 {
+            let back = self.direct.routes.get(&target).copied();
+            if let Some(via) = back
+                .filter(|v| Some(*v) != from && matches!(self.links.get(v), Some(Link::Active(_))))
+            {
+                self.transmit(via, &Message::Routed(msg));
+                return;
+            }
+            let via: Vec<PeerId> = self
+                .links
+                .iter()
+                .filter(|(p, l)| {
+                    Some(**p) != from && matches!(l, Link::Active(n) if n.view.contains(&target))
+                })
+                .map(|(p, _)| *p)
+                .collect();
+            if let Some(v) = self.pick(&via) {
+                self.transmit(v, &Message::Routed(msg));
+                return;
+            }
         }
         if msg.ttl == 0 {
             self.drop_routed(from);
@@ -276,16 +330,31 @@ impl Node {
 
     fn accept_routed(&mut self, msg: Routed, now: Instant) {
         let from = msg.origin;
+        // An earlier (or later) attempt of the same send or request arrived already.
+        let again = self.direct.seen_other_attempt(from, msg.id, msg.attempt);
         match msg.body {
             RoutedBody::Send(data) => {
                 self.reply(from, RoutedBody::Ack { of: msg.id }, now);
-                self.emit(Event::Direct { from, data });
+                if !again {
+                    self.emit(Event::Direct { from, data });
+                }
             }
-            RoutedBody::Request(data) => self.emit(Event::Request {
+            RoutedBody::Request(data) if !again => self.emit(Event::Request {
                 from,
                 id: msg.id,
                 data,
             }),
+            RoutedBody::Request(_) => {
+                // Answered already: the answer was lost on the way; send it again. Not
+                // answered yet: the application's answer will go when it comes.
+                if let Some(data) = self.direct.answers.get(&(from, msg.id)).cloned() {
+                    let body = RoutedBody::Response {
+                        request: msg.id,
+                        data,
+                    };
+                    self.reply(from, body, now);
+                }
+            }
             RoutedBody::Ack { of } => {
                 if self.take_pending(of, from, false) {
                     self.emit(Event::Delivered { to: from, id: of });
@@ -317,8 +386,39 @@ impl Node {
         }
     }
 
-    /// Reports sends and requests whose answer did not come in time.
+    /// Sends again the sends and requests still unanswered at their retry time, and
+    /// reports those whose answer did not come in time.
     pub(crate) fn expire_direct(&mut self, now: Instant) {
+        let due: Vec<u64> = self
+            .direct
+            .pending
+            .iter()
+            .filter(|(_, p)| p.deadline > now && p.retry_at.is_some_and(|r| r <= now))
+            .map(|(id, _)| *id)
+            .collect();
+        let interval = self.config.direct.retry_interval;
+        for id in due {
+            let Some(p) = self.direct.pending.get_mut(&id) else {
+                continue;
+            };
+            p.attempt = p.attempt.saturating_add(1);
+            p.retry_at = Some(now + interval);
+            let body = if p.request {
+                RoutedBody::Request(p.data.clone())
+            } else {
+                RoutedBody::Send(p.data.clone())
+            };
+            let msg = Routed {
+                origin: self.me,
+                target: p.to,
+                id,
+                attempt: p.attempt,
+                ttl: self.config.direct.flood_ttl,
+                body,
+            };
+            self.stats.direct_retries += 1;
+            self.route(None, msg, now);
+        }
         let expired: Vec<(u64, PeerId)> = self
             .direct
             .pending

@@ -115,6 +115,8 @@ pub(crate) struct Timers {
     pub fill: Instant,
     /// The pause after the next refused Neighbor request.
     pub fill_wait: Duration,
+    /// Neighbor requests refused in a row since the active view last changed.
+    pub fill_refusals: u32,
 }
 
 /// One member of a Rumor group: overlay, membership and failure detection in one
@@ -178,6 +180,7 @@ impl Node {
             ticks: 0,
             fill: now,
             fill_wait: o.fill_backoff_min,
+            fill_refusals: 0,
         };
         let mut node = Node {
             me,

@@ -225,12 +225,27 @@ impl Node {
         let wait = self.timers.fill_wait;
         self.timers.fill = now + wait;
         self.timers.fill_wait = (wait * 2).min(o.fill_backoff_max).max(o.fill_backoff_min);
+        self.timers.fill_refusals = self.timers.fill_refusals.saturating_add(1);
+    }
+
+    /// Whether the next Neighbor request asks with high priority: always with no neighbor;
+    /// with a single one once `fill_escalate_after` requests in a row were refused (the
+    /// peers we know may all sit in full cliques, and one failure would isolate us).
+    fn fill_high_priority(&self) -> bool {
+        let o = &self.config.overlay;
+        let active = self.active_count();
+        active == 0
+            || (active == 1
+                && o.fill_escalate_after > 0
+                && self.timers.fill_refusals >= o.fill_escalate_after
+                && o.active_view_capacity > 1)
     }
 
     /// The active view changed: the next Neighbor request may go at once.
     pub(crate) fn reset_fill_backoff(&mut self) {
         self.timers.fill_wait = self.config.overlay.fill_backoff_min;
         self.timers.fill = Instant::ZERO;
+        self.timers.fill_refusals = 0;
     }
 
     pub(crate) fn on_forward_join(&mut self, from: PeerId, joiner: PeerId, ttl: u8, now: Instant) {
@@ -427,7 +442,7 @@ impl Node {
         }
         while self.all_dials() < self.config.overlay.max_concurrent_dials {
             let free = self.active_count() + self.pending_neighbor_dials() < cap;
-            let high = self.active_count() == 0;
+            let high = self.fill_high_priority();
             if let Some(c) = self.repair.pop_front() {
                 if self.links.contains_key(&c) || !self.members.is_live(&c) {
                     continue;

@@ -61,8 +61,12 @@ pub struct Stats {
     pub direct_duplicates: u64,
     /// Direct messages dropped with no path left (flood hops used up).
     pub direct_dropped: u64,
-    /// Acknowledgements and responses that matched nothing pending (late or forged).
+    /// Acknowledgements and responses that matched nothing pending (late, forged, or a
+    /// second answer to a retransmitted send or request).
     pub direct_unmatched: u64,
+    /// Sends and requests sent again (flooded) because no answer came within
+    /// `DirectConfig::retry_interval`.
+    pub direct_retries: u64,
     /// Application state-sync messages not sent or not taken: larger than one frame, or
     /// arriving with no handler set.
     pub state_sync_refused: u64,

@@ -209,8 +209,12 @@ pub struct Routed {
     pub origin: PeerId,
     /// The member it is for.
     pub target: PeerId,
-    /// Unique among the origin's routed messages; copies with the same (origin, id) are dropped.
+    /// Unique among the origin's routed messages.
     pub id: u64,
+    /// 0 for the first transmission, counted up by each retransmission of a send or
+    /// request that got no answer in time. Copies with the same (origin, id, attempt) are
+    /// dropped; a retransmission floods, and its target delivers it only once.
+    pub attempt: u8,
     /// Flooding hops left, for when no neighbor knows a path to the target.
     pub ttl: u8,
     /// What it carries.

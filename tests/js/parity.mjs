@@ -127,6 +127,36 @@ try {
         60000,
       );
     }
+    // The WebRTC links (every one has a page at one end, so the pages' neighbor lists give
+    // them all) must join the four pages and the seed into one piece, twice in a row half
+    // a second apart: views of two slots close into full cliques that the members outside
+    // must break open (OverlayConfig::fill_escalate_after), which takes seconds.
+    const links = async () => {
+      const edges = [];
+      for (let i = 0; i < 4; i++) {
+        for (const n of await pages[i].evaluate(() => [...window.rooms.route.neighbors])) edges.push([ids[i], n]);
+      }
+      return edges;
+    };
+    const pieces = (edges) => {
+      const parent = new Map();
+      const find = (x) => (parent.get(x) ?? x) === x ? x : find(parent.get(x));
+      for (const [a, b] of edges) parent.set(find(a), find(b));
+      return new Set([...ids, ...edges.flat()].map(find)).size;
+    };
+    const start = Date.now();
+    let streak = 0;
+    let edges = [];
+    while (streak < 2) {
+      edges = await links();
+      const whole = pieces(edges) === 1 && new Set(edges.flat()).size === 5;
+      streak = whole ? streak + 1 : 0;
+      if (Date.now() - start > 30000) {
+        fail(`the overlay is not one piece after 30 s: ${JSON.stringify(edges.map((e) => e.map((x) => x.slice(0, 6))))}`);
+      }
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    console.log(`     one overlay ${Date.now() - start} ms after every page listed 5 members`);
   });
 
   await check("a page sends a message and a request to a member that is not its neighbor", async () => {

@@ -245,6 +245,33 @@ impl World {
         bad
     }
 
+    /// Groups of live nodes linked by active views (one group: the overlay is connected).
+    pub fn overlay_components(&self) -> Vec<Vec<Idx>> {
+        let up = self.sim.up();
+        let mut seen = std::collections::BTreeSet::new();
+        let mut groups = Vec::new();
+        for &start in &up {
+            if !seen.insert(start) {
+                continue;
+            }
+            let mut group = vec![start];
+            let mut next = 0;
+            while next < group.len() {
+                let i = group[next];
+                next += 1;
+                for nb in self.node(i).neighbors() {
+                    let Some(j) = self.index(&nb) else { continue };
+                    if self.sim.is_up(j) && seen.insert(j) {
+                        group.push(j);
+                    }
+                }
+            }
+            group.sort_unstable();
+            groups.push(group);
+        }
+        groups
+    }
+
     /// Runs until `check` passes (checked every `step` ms) or `limit` ms pass; returns the
     /// time it took, or the last failure.
     pub fn run_until_ok(

@@ -63,3 +63,54 @@ fn members_that_cannot_fill_their_view_do_not_dial_without_pause() {
     assert!(during <= 10 * short as u64, "{during} dials in 120 s");
     w.check_converged().unwrap();
 }
+
+/// Small active views can close into a full clique that refuses everyone outside: here
+/// three members with two neighbor slots each end up in a triangle (a short partition cuts
+/// them off from the first member, which has five slots, and a fourth two-slot member).
+/// After the partition heals, the fourth member's low-priority Neighbor requests to the
+/// triangle are refused; after two refusals it asks with high priority, which a full
+/// member accepts by dropping a neighbor, and the overlay is one piece again. (Browser
+/// pages with `maxNeighbors: 2` joining at once closed such triangles by themselves.)
+#[test]
+fn a_full_clique_of_small_views_opens_to_members_outside() {
+    let mut w = World::new(seed_from_env(3), NetConfig::default(), Config::default());
+    // Suspicions raised while the partition lasts must not expire before it heals.
+    w.config.membership.suspicion_max = std::time::Duration::from_secs(120);
+    w.config.membership.suspicion_min = std::time::Duration::from_secs(120);
+    let first = w.spawn(&[], &[]);
+    w.config.overlay.active_view_capacity = 2;
+    for _ in 0..4 {
+        w.spawn(&[], &[first]);
+        w.sim.run_for(300);
+    }
+    w.run_until_ok(100, 20_000, World::check_converged).unwrap();
+    for i in [1, 2, 3] {
+        w.sim.set_partition(i, 1);
+    }
+    w.run_until_ok(100, 30_000, |w| match w.overlay_components().len() {
+        2 => Ok(()),
+        n => Err(format!("{n} pieces")),
+    })
+    .unwrap();
+    w.run_until_ok(100, 60_000, |w| {
+        let degrees: Vec<usize> = (1..4).map(|i| w.node(i).neighbors().len()).collect();
+        match degrees == [2, 2, 2] {
+            true => Ok(()),
+            false => Err(format!(
+                "the scenario needs a full triangle, degrees {degrees:?}"
+            )),
+        }
+    })
+    .unwrap();
+    for i in [1, 2, 3] {
+        w.sim.set_partition(i, 0);
+    }
+    let t = w
+        .run_until_ok(100, 30_000, |w| match w.overlay_components() {
+            g if g.len() == 1 => Ok(()),
+            g => Err(format!("overlay in pieces: {g:?}")),
+        })
+        .unwrap();
+    eprintln!("one overlay {t} ms after the partition healed");
+    w.run_until_ok(100, 10_000, World::check_converged).unwrap();
+}

@@ -470,6 +470,84 @@ fn direct_messages_and_requests_reach_non_neighbors_exactly_once() {
     );
 }
 
+/// Over links that lose 10% of messages, a send or request whose message or answer was
+/// lost goes again (flooded) after `direct.retry_interval`: every one is answered, and
+/// every target delivers each send and request exactly once however many copies arrive.
+#[test]
+fn lost_direct_messages_are_sent_again_and_delivered_once() {
+    let mut w = converged(36, 60, NetConfig::default());
+    for i in 0..60 {
+        w.sim.with(i, |p, _, _, _| {
+            p.responder = Some(Box::new(|_from, data: &[u8]| {
+                let mut r = b"re:".to_vec();
+                r.extend_from_slice(data);
+                r
+            }));
+        });
+    }
+    w.sim.run_for(10_000);
+    w.sim.net.loss = 0.1;
+    let pairs: Vec<(Idx, Idx)> = (0..60)
+        .map(|a| (a, (a * 7 + 13) % 60))
+        .filter(|&(a, b)| a != b && !w.node(a).neighbors().contains(&w.id(b)))
+        .collect();
+    assert!(pairs.len() >= 40, "{} non-neighbor pairs", pairs.len());
+    let since = w.sim.now();
+    let mut ids = Vec::new();
+    for (k, &(a, b)) in pairs.iter().enumerate() {
+        let to = w.id(b);
+        w.sim.with(a, |p, now, acts, seen| {
+            let t = Instant::from_millis(now);
+            let send = p.node.send(to, format!("hello {k}").into_bytes(), t);
+            let req = p.node.request(to, format!("question {k}").into_bytes(), t);
+            ids.push((send.unwrap(), req.unwrap()));
+            p.drain(now, acts, seen);
+        });
+    }
+    w.sim.run_for(6_000);
+    for (k, (&(a, b), &(send_id, req_id))) in pairs.iter().zip(&ids).enumerate() {
+        let (from, to) = (w.id(a), w.id(b));
+        let at_target = events_since(&w, b, since);
+        let directs = at_target
+            .iter()
+            .filter(|e| matches!(e, Event::Direct { from: f, data } if *f == from && *data == format!("hello {k}").into_bytes()))
+            .count();
+        let requests = at_target
+            .iter()
+            .filter(
+                |e| matches!(e, Event::Request { from: f, id, .. } if *f == from && *id == req_id),
+            )
+            .count();
+        assert_eq!(
+            (directs, requests),
+            (1, 1),
+            "pair {k} ({a}->{b}): deliveries at the target"
+        );
+        let back = events_since(&w, a, since);
+        let delivered = back
+            .iter()
+            .filter(|e| **e == Event::Delivered { to, id: send_id })
+            .count();
+        let answered = back
+            .iter()
+            .filter(|e| matches!(e, Event::Response { from: f, id, data } if *f == to && *id == req_id && *data == format!("re:question {k}").into_bytes()))
+            .count();
+        assert_eq!(
+            (delivered, answered),
+            (1, 1),
+            "pair {k} ({a}->{b}): answers at the origin"
+        );
+    }
+    let retries: u64 = (0..60).map(|i| w.node(i).stats().direct_retries).sum();
+    let unmatched: u64 = (0..60).map(|i| w.node(i).stats().direct_unmatched).sum();
+    eprintln!(
+        "{} sends and {} requests at 10% loss: {retries} retransmissions, {unmatched} extra answers",
+        pairs.len(),
+        pairs.len()
+    );
+    assert!(retries > 0, "the loss should have made some answers late");
+}
+
 #[test]
 fn direct_messages_fail_clearly() {
     let mut w = converged(35, 30, NetConfig::default());
@@ -612,6 +690,7 @@ fn forged_and_oversized_direct_and_state_messages_are_counted_not_fatal() {
             origin: nb,
             target,
             id,
+            attempt: 0,
             ttl,
             body,
         }))
