@@ -60,12 +60,6 @@ const STEPS: &[Step] = &[
     },
     Step {
         program: "cargo",
-        args: &["build", "-p", "rumor-core", "--target", WASM_TARGET],
-        needs: &[Prereq::WasmTarget],
-        run: None,
-    },
-    Step {
-        program: "cargo",
         args: &["test", "--workspace"],
         needs: &[],
         run: None,

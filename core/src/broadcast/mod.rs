@@ -474,7 +474,11 @@ impl Node {
     /// A copy of a message from `origin` came from `from`: if `from` is the parent being
     /// switched to, prune the old one. Returns whether it was.
     fn finish_switch(&mut self, origin: PeerId, from: PeerId) -> bool {
-        let tree = self.tree(origin, None);
+        // Looked up, not created: an origin with no tree (never seen, or evicted past
+        // `MAX_ORIGIN_TREES`) has no switch under way.
+        let Some(tree) = self.broadcast.trees.get_mut(&origin) else {
+            return false;
+        };
         let Some((new, old)) = tree.switching else {
             return false;
         };
