@@ -337,10 +337,9 @@ fn far_pairs(w: &World, count: usize) -> Vec<(Idx, Idx)> {
     pairs
 }
 
-#[test]
-fn direct_messages_and_requests_reach_non_neighbors_exactly_once() {
-    let mut w = converged(34, 300, NetConfig::default());
-    for i in 0..300 {
+/// Makes every node answer each request with "re:" and the request's bytes.
+fn answer_requests_with_re(w: &mut World) {
+    for i in 0..w.sim.len() {
         w.sim.with(i, |p, _, _, _| {
             p.responder = Some(Box::new(|_from, data: &[u8]| {
                 let mut r = b"re:".to_vec();
@@ -349,6 +348,12 @@ fn direct_messages_and_requests_reach_non_neighbors_exactly_once() {
             }));
         });
     }
+}
+
+#[test]
+fn direct_messages_and_requests_reach_non_neighbors_exactly_once() {
+    let mut w = converged(34, 300, NetConfig::default());
+    answer_requests_with_re(&mut w);
     let pairs = far_pairs(&w, 20);
     assert_eq!(pairs.len(), 20, "found 20 far pairs");
     let relayed_before: u64 = (0..300).map(|i| w.node(i).stats().direct_relayed).sum();
@@ -476,15 +481,7 @@ fn direct_messages_and_requests_reach_non_neighbors_exactly_once() {
 #[test]
 fn lost_direct_messages_are_sent_again_and_delivered_once() {
     let mut w = converged(36, 60, NetConfig::default());
-    for i in 0..60 {
-        w.sim.with(i, |p, _, _, _| {
-            p.responder = Some(Box::new(|_from, data: &[u8]| {
-                let mut r = b"re:".to_vec();
-                r.extend_from_slice(data);
-                r
-            }));
-        });
-    }
+    answer_requests_with_re(&mut w);
     w.sim.run_for(10_000);
     w.sim.net.loss = 0.1;
     let pairs: Vec<(Idx, Idx)> = (0..60)
