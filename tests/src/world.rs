@@ -35,6 +35,30 @@ pub struct World {
 }
 
 impl World {
+    /// A world whose nodes record their events, grown to `n` (joining 20 ms apart) and
+    /// converged; `seed` can be overridden with the `SEED` environment variable.
+    pub fn converged(seed: u64, n: usize, net: NetConfig) -> Self {
+        let mut w = World::new(seed_from_env(seed), net, Config::default());
+        w.record_events = true;
+        w.grow(n, 20);
+        w.run_until_ok(250, 60_000, World::check_converged).unwrap();
+        w
+    }
+
+    /// Events node `idx` recorded at or after `since` (with `record_events`).
+    pub fn events_since(&self, idx: Idx, since: u64) -> Vec<rumor_core::Event> {
+        self.sim
+            .peer(idx)
+            .map(|p| {
+                p.events
+                    .iter()
+                    .filter(|(t, _)| *t >= since)
+                    .map(|(_, e)| e.clone())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// An empty world.
     pub fn new(seed: u64, net: NetConfig, config: Config) -> Self {
         World {

@@ -1,5 +1,5 @@
 //! Seed-system parity in the deterministic simulator: application state sync (pull and
-//! push), leader election, direct messages with request/response, and the familiar verbs
+//! push), leader election, and the familiar verbs
 //! (`add_seed`, per-key listeners, `broadcast` on the default topic).
 //! Replay a failure with `SEED=<n> cargo test -p rumor-tests --test parity`.
 
@@ -9,34 +9,11 @@ use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 
 use rumor_core::{
-    CommandError, Config, Event, HandleError, Instant, KeyListeners, MemberState, PeerId,
-    StateSync, CANDIDATE_KEY, DEFAULT_TOPIC,
+    Config, Event, HandleError, Instant, KeyListeners, MemberState, PeerId, StateSync,
+    CANDIDATE_KEY, DEFAULT_TOPIC,
 };
 use rumor_tests::sim::{Idx, NetConfig, Seen};
 use rumor_tests::world::{seed_from_env, World};
-
-/// A world whose nodes record their events, grown to `n` and converged.
-fn converged(seed: u64, n: usize, net: NetConfig) -> World {
-    let mut w = World::new(seed_from_env(seed), net, Config::default());
-    w.record_events = true;
-    w.grow(n, 20);
-    w.run_until_ok(250, 60_000, World::check_converged).unwrap();
-    w
-}
-
-/// Events node `idx` recorded at or after `since`.
-fn events_since(w: &World, idx: Idx, since: u64) -> Vec<Event> {
-    w.sim
-        .peer(idx)
-        .map(|p| {
-            p.events
-                .iter()
-                .filter(|(t, _)| *t >= since)
-                .map(|(_, e)| e.clone())
-                .collect()
-        })
-        .unwrap_or_default()
-}
 
 // ---- application state sync ----
 
@@ -105,7 +82,7 @@ fn state_sync_converges_a_counter_map_without_application_networking() {
         loss: 0.05,
         ..NetConfig::default()
     };
-    let mut w = converged(31, 40, net);
+    let mut w = World::converged(31, 40, net);
     let mut maps: BTreeMap<Idx, Counters> =
         (0..40).map(|i| (i, install_counters(&mut w, i))).collect();
     // Each node counts its own key up a few times while the others sync.
@@ -155,7 +132,7 @@ fn state_sync_converges_a_counter_map_without_application_networking() {
 
 #[test]
 fn broadcast_reaches_every_other_member_once_on_the_default_topic() {
-    let mut w = converged(32, 60, NetConfig::default());
+    let mut w = World::converged(32, 60, NetConfig::default());
     let since = w.sim.now();
     let mut seq = 0;
     w.sim.with(7, |p, now, acts, seen| {
@@ -168,7 +145,8 @@ fn broadcast_reaches_every_other_member_once_on_the_default_topic() {
     });
     w.sim.run_for(5_000);
     for r in w.sim.up() {
-        let got: Vec<Event> = events_since(&w, r, since)
+        let got: Vec<Event> = w
+            .events_since(r, since)
             .into_iter()
             .filter(|e| matches!(e, Event::Message { .. }))
             .collect();
@@ -204,7 +182,7 @@ fn leaders(w: &World) -> BTreeSet<Option<PeerId>> {
 
 #[test]
 fn leader_is_agreed_and_replaced_within_the_crash_detection_time() {
-    let mut w = converged(33, 80, NetConfig::default());
+    let mut w = World::converged(33, 80, NetConfig::default());
     let candidates: Vec<Idx> = vec![3, 11, 19, 42, 57, 66, 71];
     for &c in &candidates {
         w.set_meta(c, CANDIDATE_KEY, "1");
@@ -273,7 +251,8 @@ fn leader_is_agreed_and_replaced_within_the_crash_detection_time() {
     );
     // Every node reported the change as an event, ending on the new leader.
     for r in w.sim.up() {
-        let last = events_since(&w, r, crashed_at)
+        let last = w
+            .events_since(r, crashed_at)
             .into_iter()
             .rev()
             .find_map(|e| match e {
@@ -305,302 +284,11 @@ fn leader_is_agreed_and_replaced_within_the_crash_detection_time() {
     eprintln!("stepping down: new leader agreed after {t} ms");
 }
 
-// ---- direct messages ----
-
-/// Node pairs (from, to) at least three overlay hops apart: `to` is neither a neighbor of
-/// `from` nor in any neighbor's active view, so the message must be flooded.
-fn far_pairs(w: &World, count: usize) -> Vec<(Idx, Idx)> {
-    let mut pairs = Vec::new();
-    let n = w.sim.len();
-    'outer: for a in 0..n {
-        let near: BTreeSet<PeerId> = w
-            .node(a)
-            .neighbors()
-            .into_iter()
-            .flat_map(|nb| {
-                let i = w.index(&nb).unwrap();
-                let mut v = w.node(i).neighbors();
-                v.push(nb);
-                v
-            })
-            .collect();
-        for b in (a * 7 + 13..a * 7 + 13 + n).map(|x| x % n) {
-            if b != a && !near.contains(&w.id(b)) {
-                pairs.push((a, b));
-                if pairs.len() == count {
-                    break 'outer;
-                }
-                continue 'outer;
-            }
-        }
-    }
-    pairs
-}
-
-/// Makes every node answer each request with "re:" and the request's bytes.
-fn answer_requests_with_re(w: &mut World) {
-    for i in 0..w.sim.len() {
-        w.sim.with(i, |p, _, _, _| {
-            p.responder = Some(Box::new(|_from, data: &[u8]| {
-                let mut r = b"re:".to_vec();
-                r.extend_from_slice(data);
-                r
-            }));
-        });
-    }
-}
-
-#[test]
-fn direct_messages_and_requests_reach_non_neighbors_exactly_once() {
-    let mut w = converged(34, 300, NetConfig::default());
-    answer_requests_with_re(&mut w);
-    let pairs = far_pairs(&w, 20);
-    assert_eq!(pairs.len(), 20, "found 20 far pairs");
-    let relayed_before: u64 = (0..300).map(|i| w.node(i).stats().direct_relayed).sum();
-    let since = w.sim.now();
-    let mut ids = Vec::new();
-    for (k, &(a, b)) in pairs.iter().enumerate() {
-        let to = w.id(b);
-        let mut out = None;
-        w.sim.with(a, |p, now, acts, seen| {
-            let t = Instant::from_millis(now);
-            let send = p.node.send(to, format!("hello {k}").into_bytes(), t);
-            let req = p.node.request(to, format!("question {k}").into_bytes(), t);
-            out = Some((send.unwrap(), req.unwrap()));
-            p.drain(now, acts, seen);
-        });
-        ids.push(out.unwrap());
-    }
-    w.sim.run_for(3_000);
-    for (k, (&(a, b), &(send_id, req_id))) in pairs.iter().zip(&ids).enumerate() {
-        let (from, to) = (w.id(a), w.id(b));
-        let at_target: Vec<Vec<u8>> = events_since(&w, b, since)
-            .into_iter()
-            .filter_map(|e| match e {
-                Event::Direct { from: f, data } if f == from => Some(data),
-                _ => None,
-            })
-            .collect();
-        assert_eq!(
-            at_target,
-            vec![format!("hello {k}").into_bytes()],
-            "pair {k}: {a}->{b}"
-        );
-        let requests = events_since(&w, b, since)
-            .into_iter()
-            .filter(|e| matches!(e, Event::Request { from: f, .. } if *f == from))
-            .count();
-        assert_eq!(requests, 1, "pair {k}: requests seen by the target");
-        let back = events_since(&w, a, since);
-        assert!(
-            back.contains(&Event::Delivered { to, id: send_id }),
-            "pair {k}: no Delivered for the send"
-        );
-        let responses: Vec<&Event> = back
-            .iter()
-            .filter(|e| matches!(e, Event::Response { id, .. } if *id == req_id))
-            .collect();
-        assert_eq!(
-            responses,
-            vec![&Event::Response {
-                from: to,
-                id: req_id,
-                data: format!("re:question {k}").into_bytes()
-            }],
-            "pair {k}: the response"
-        );
-        assert!(!back.iter().any(|e| matches!(e, Event::DirectFailed { .. })));
-    }
-    let relayed: u64 = (0..300).map(|i| w.node(i).stats().direct_relayed).sum();
-    eprintln!(
-        "first contact, 40 far direct messages (plus answers) among 300 nodes: {:.1} relays \
-         per message on average",
-        (relayed - relayed_before) as f64 / 80.0
-    );
-
-    // Later messages between the same members follow the path the first ones found.
-    let since = w.sim.now();
-    let mut sends = Vec::new();
-    for &(a, b) in &pairs {
-        let to = w.id(b);
-        w.sim.with(a, |p, now, acts, seen| {
-            let id = p
-                .node
-                .send(to, b"again".to_vec(), Instant::from_millis(now));
-            sends.push((a, to, id.unwrap()));
-            p.drain(now, acts, seen);
-        });
-    }
-    w.sim.run_for(3_000);
-    for &(a, to, id) in &sends {
-        assert!(
-            events_since(&w, a, since).contains(&Event::Delivered { to, id }),
-            "second send from {a} not acknowledged"
-        );
-    }
-    let again: u64 = (0..300)
-        .map(|i| w.node(i).stats().direct_relayed)
-        .sum::<u64>()
-        - relayed;
-    let per_message = again as f64 / 40.0;
-    eprintln!("later messages between the same members: {per_message:.1} relays per message");
-    assert!(
-        per_message <= 8.0,
-        "known paths should be followed, not flooded: {per_message:.1} relays per message"
-    );
-
-    // A neighbor's neighbor is reached through that neighbor alone (no flood).
-    let a = 5;
-    let nb = w.index(&w.node(a).neighbors()[0]).unwrap();
-    let two_hops = w
-        .node(nb)
-        .neighbors()
-        .into_iter()
-        .find(|p| *p != w.id(a) && !w.node(a).neighbors().contains(p))
-        .expect("a neighbor's neighbor that is not a neighbor");
-    let before: u64 = (0..300).map(|i| w.node(i).stats().direct_relayed).sum();
-    w.sim.with(a, |p, now, acts, seen| {
-        p.node
-            .send(two_hops, b"near".to_vec(), Instant::from_millis(now))
-            .unwrap();
-        p.drain(now, acts, seen);
-    });
-    w.sim.run_for(1_000);
-    let after: u64 = (0..300).map(|i| w.node(i).stats().direct_relayed).sum();
-    // One relay out, one relay back for the acknowledgement (views may route either way).
-    assert!(
-        after - before <= 4,
-        "a two-hop message took {} relays",
-        after - before
-    );
-}
-
-/// Over links that lose 10% of messages, a send or request whose message or answer was
-/// lost goes again (flooded) after `direct.retry_interval`: every one is answered, and
-/// every target delivers each send and request exactly once however many copies arrive.
-#[test]
-fn lost_direct_messages_are_sent_again_and_delivered_once() {
-    let mut w = converged(36, 60, NetConfig::default());
-    answer_requests_with_re(&mut w);
-    w.sim.run_for(10_000);
-    w.sim.net.loss = 0.1;
-    let pairs: Vec<(Idx, Idx)> = (0..60)
-        .map(|a| (a, (a * 7 + 13) % 60))
-        .filter(|&(a, b)| a != b && !w.node(a).neighbors().contains(&w.id(b)))
-        .collect();
-    assert!(pairs.len() >= 40, "{} non-neighbor pairs", pairs.len());
-    let since = w.sim.now();
-    let mut ids = Vec::new();
-    for (k, &(a, b)) in pairs.iter().enumerate() {
-        let to = w.id(b);
-        w.sim.with(a, |p, now, acts, seen| {
-            let t = Instant::from_millis(now);
-            let send = p.node.send(to, format!("hello {k}").into_bytes(), t);
-            let req = p.node.request(to, format!("question {k}").into_bytes(), t);
-            ids.push((send.unwrap(), req.unwrap()));
-            p.drain(now, acts, seen);
-        });
-    }
-    w.sim.run_for(6_000);
-    for (k, (&(a, b), &(send_id, req_id))) in pairs.iter().zip(&ids).enumerate() {
-        let (from, to) = (w.id(a), w.id(b));
-        let at_target = events_since(&w, b, since);
-        let directs = at_target
-            .iter()
-            .filter(|e| matches!(e, Event::Direct { from: f, data } if *f == from && *data == format!("hello {k}").into_bytes()))
-            .count();
-        let requests = at_target
-            .iter()
-            .filter(
-                |e| matches!(e, Event::Request { from: f, id, .. } if *f == from && *id == req_id),
-            )
-            .count();
-        assert_eq!(
-            (directs, requests),
-            (1, 1),
-            "pair {k} ({a}->{b}): deliveries at the target"
-        );
-        let back = events_since(&w, a, since);
-        let delivered = back
-            .iter()
-            .filter(|e| **e == Event::Delivered { to, id: send_id })
-            .count();
-        let answered = back
-            .iter()
-            .filter(|e| matches!(e, Event::Response { from: f, id, data } if *f == to && *id == req_id && *data == format!("re:question {k}").into_bytes()))
-            .count();
-        assert_eq!(
-            (delivered, answered),
-            (1, 1),
-            "pair {k} ({a}->{b}): answers at the origin"
-        );
-    }
-    let retries: u64 = (0..60).map(|i| w.node(i).stats().direct_retries).sum();
-    let unmatched: u64 = (0..60).map(|i| w.node(i).stats().direct_unmatched).sum();
-    eprintln!(
-        "{} sends and {} requests at 10% loss: {retries} retransmissions, {unmatched} extra answers",
-        pairs.len(),
-        pairs.len()
-    );
-    assert!(retries > 0, "the loss should have made some answers late");
-}
-
-#[test]
-fn direct_messages_fail_clearly() {
-    let mut w = converged(35, 30, NetConfig::default());
-    let stranger = PeerId([9; 32]);
-    let me = w.id(0);
-    let target = w.id(12);
-    w.sim.with(0, |p, now, _, _| {
-        let t = Instant::from_millis(now);
-        assert_eq!(
-            p.node.send(stranger, b"x".to_vec(), t),
-            Err(CommandError::UnknownMember(stranger))
-        );
-        assert_eq!(
-            p.node.request(me, b"x".to_vec(), t),
-            Err(CommandError::NotToSelf)
-        );
-        let big = vec![0u8; p.node.max_direct_payload() + 1];
-        assert!(matches!(
-            p.node.send(target, big, t),
-            Err(CommandError::PayloadTooLarge { .. })
-        ));
-    });
-    // A target that crashed but is still listed: the send and request time out.
-    w.sim.crash(12);
-    let since = w.sim.now();
-    let mut ids = (0, 0);
-    w.sim.with(0, |p, now, acts, seen| {
-        let t = Instant::from_millis(now);
-        ids = (
-            p.node.send(target, b"anyone?".to_vec(), t).unwrap(),
-            p.node.request(target, b"anyone?".to_vec(), t).unwrap(),
-        );
-        p.drain(now, acts, seen);
-    });
-    w.sim.run_for(6_000);
-    let evs = events_since(&w, 0, since);
-    for id in [ids.0, ids.1] {
-        let failed: Vec<u64> = evs
-            .iter()
-            .filter_map(|e| match e {
-                Event::DirectFailed { to, id: i } if *to == target && *i == id => Some(*i),
-                _ => None,
-            })
-            .collect();
-        assert_eq!(failed, vec![id], "one DirectFailed for id {id}");
-    }
-    assert!(!evs
-        .iter()
-        .any(|e| matches!(e, Event::Delivered { .. } | Event::Response { .. })));
-}
-
 // ---- familiar verbs ----
 
 #[test]
 fn add_seed_joins_and_key_listeners_fire_per_key() {
-    let mut w = converged(36, 20, NetConfig::default());
+    let mut w = World::converged(36, 20, NetConfig::default());
     // A node started with no seeds is alone until it is given one.
     let lone = w.spawn(&[("name", "lone")], &[]);
     w.sim.run_for(3_000);
@@ -625,7 +313,7 @@ fn add_seed_joins_and_key_listeners_fire_per_key() {
         assert_eq!(key, "status");
         h.borrow_mut().push((m.id, value.to_string()));
     });
-    for e in events_since(&w, 0, since) {
+    for e in w.events_since(0, since) {
         keys.handle_event(&e);
     }
     let mut got = heard.borrow().clone();
@@ -641,7 +329,7 @@ fn add_seed_joins_and_key_listeners_fire_per_key() {
     w.spawn(&[("status", "new")], &[0]);
     w.sim.run_for(3_000);
     heard.borrow_mut().clear();
-    for e in events_since(&w, 0, since) {
+    for e in w.events_since(0, since) {
         keys.handle_event(&e);
     }
     assert_eq!(
@@ -677,7 +365,7 @@ impl StateSync for Oversized {
 #[test]
 fn forged_and_oversized_direct_and_state_messages_are_counted_not_fatal() {
     use rumor_core::wire::{encode, Message, Routed, RoutedBody};
-    let mut w = converged(37, 30, NetConfig::default());
+    let mut w = World::converged(37, 30, NetConfig::default());
     let a = 0;
     let me = w.id(a);
     let nb = w.node(a).neighbors()[0];
@@ -760,7 +448,7 @@ fn forged_and_oversized_direct_and_state_messages_are_counted_not_fatal() {
         "a flood with ttl 255 was relayed {} times among 30 nodes",
         relayed - relayed_before
     );
-    assert!(!events_since(&w, a, since).iter().any(|e| matches!(
+    assert!(!w.events_since(a, since).iter().any(|e| matches!(
         e,
         Event::Delivered { .. } | Event::Response { .. } | Event::DirectFailed { .. }
     )));
