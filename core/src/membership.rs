@@ -65,7 +65,9 @@ pub enum Change {
     Failed,
     /// A member left.
     Left,
-    /// A member we never saw alive arrived as a tombstone (remembered, no event).
+    /// A tombstone is new: a member we never saw alive arrived failed or left, or a
+    /// stronger claim arrived about a member already gone (remembered and forwarded, no
+    /// event).
     Tombstone,
 }
 
@@ -217,6 +219,11 @@ impl Members {
         if new.incarnation != have.incarnation {
             return News::Stale;
         }
+        // A member that left is not suspected or declared dead: claims about its earlier
+        // records, from peers that lost contact while its leave was on the way, are old news.
+        if slot.entry.signed.record.leaving {
+            return News::Stale;
+        }
         if new.rank > have.rank && !incoming.signed.record.leaving {
             return News::Claim;
         }
@@ -303,6 +310,12 @@ impl Members {
             ) => Change::Joined,
             (_, MemberState::Left) if old_state != MemberState::Left => Change::Left,
             (_, MemberState::Failed) if old_state != MemberState::Failed => Change::Failed,
+            // A member already gone stays gone: a stronger claim about it (peers that lost
+            // contact while its leave was on the way) is forwarded, but no one watching the
+            // members sees a change (it used to surface as an update of a live member).
+            (MemberState::Left, MemberState::Left) | (MemberState::Failed, MemberState::Failed) => {
+                Change::Tombstone
+            }
             (MemberState::Alive, MemberState::Suspect) => Change::Suspected,
             (MemberState::Suspect, MemberState::Suspect)
                 if same_incarnation && old_digest.version == new_digest.version =>
@@ -585,6 +598,37 @@ mod tests {
         );
         assert_ne!(before, m.root());
         assert_eq!(m.root(), (0, 0));
+    }
+
+    #[test]
+    fn news_about_a_member_that_left_changes_nothing_visible() {
+        let a = Identity::from_secret([1; 32]);
+        let b = PeerId([2; 32]);
+        let mut m = Members::default();
+        let alive = entry(&a, 0, 1, &[("k", "v")], Claim::Alive);
+        merge(&mut m, alive.clone(), 0);
+        let leaving = |version| {
+            let mut record = record_with_meta(a.id(), 0, version, &[("k", "v")]);
+            record.leaving = true;
+            Entry {
+                signed: SignedRecord::sign(record, &a),
+                claim: Claim::Alive,
+            }
+        };
+        assert_eq!(merge(&mut m, leaving(2), 10), Change::Left);
+        // A peer that lost contact before the leave reached it accuses the record it had,
+        // then declares it dead: the member stays left, with no event.
+        for claim in [Claim::Suspect { by: b }, Claim::Dead] {
+            let claim = Entry {
+                claim,
+                ..alive.clone()
+            };
+            assert_eq!(m.classify(&claim, 3), News::Stale);
+            assert_eq!(merge(&mut m, claim, 20), Change::None);
+        }
+        // A newer tombstone is remembered and forwarded, not reported as an update.
+        assert_eq!(merge(&mut m, leaving(3), 30), Change::Tombstone);
+        assert_eq!(m.state(&a.id()), Some(MemberState::Left));
     }
 
     #[test]

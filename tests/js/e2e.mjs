@@ -6,7 +6,7 @@
 // RUMOR_SIGNAL_BIN (the server binary), RUMOR_PKG_DIR (wasm/pkg) and RUMOR_TEST_IP.
 import { dirname, join as pathJoin } from "node:path";
 import { fileURLToPath } from "node:url";
-import { Checks, cleanupAll, fail, ip, launchBrowser, serverLogTail, startServer } from "./harness.mjs";
+import { Checks, cleanupAll, closePage, fail, ip, launchBrowser, serverLogTail, startServer } from "./harness.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -148,7 +148,7 @@ try {
   });
 
   await check("a page that closes is seen leaving by the other", async () => {
-    await p1.close({ runBeforeUnload: false });
+    await closePage(p1, "p1");
     await p2
       .waitForFunction((id1) => window.left.some((e) => e.peerId === id1), id1, { timeout: 15000, polling: 100 })
       .catch(async () => fail(`leave events: ${JSON.stringify(await p2.evaluate(() => window.left))}`));

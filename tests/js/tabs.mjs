@@ -1,7 +1,8 @@
 // Many tabs of the real demo page (www/) against a real rumor-signal, checked through what a
 // person sees: the member table, the message log, the status badge and the overlay drawing.
 //
-// Test mode (`node tabs.mjs [--tabs 30]`, run by `cargo xtask test`):
+// Test mode (`node tabs.mjs [--tabs 30]`; `cargo xtask test` runs it with 12 tabs, `cargo xtask
+// tabs` with 30):
 //   1. N tabs open one after another in one room; each must list the whole group, then every
 //      tab must list the same N + 1 members (the tabs and the server's seed peer).
 //   2. A message typed into one tab's topic box appears, with its sender, in every other tab.
@@ -28,7 +29,7 @@
 import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join as pathJoin, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { Checks, cleanupAll, fail, launchBrowser, repoRoot, serverLogTail, startServer } from "./harness.mjs";
+import { Checks, cleanupAll, closePage, fail, launchBrowser, repoRoot, serverLogTail, startServer } from "./harness.mjs";
 
 const { values: opts } = parseArgs({
   options: {
@@ -196,7 +197,7 @@ class Group {
   async close(tab) {
     this.tabs = this.tabs.filter((t) => t !== tab);
     const at = Date.now();
-    await tab.page.close();
+    await closePage(tab.page, tab.label);
     return at;
   }
 
@@ -295,6 +296,26 @@ class Group {
       for (const s of states) counts[s] = (counts[s] ?? 0) + 1;
     }
     return counts;
+  }
+
+  /**
+   * For the tabs whose table shows one of `ids` live: what their node says of it
+   * (`room.members()` lists only live members), to tell a page bug from a protocol one.
+   */
+  async nodeViews(ids) {
+    const views = [];
+    for (const t of this.tabs) {
+      const seen = await t.page
+        .evaluate((ids) => {
+          const rows = ids.filter((id) => ["alive", "suspected"].includes(
+            document.querySelector(`#members tbody tr[data-peer="${id}"]`)?.dataset.state));
+          const listed = window.rumorRoom?.members() ?? [];
+          return rows.map((id) => `${id.slice(0, 8)}: node lists it ${listed.find((m) => m.peerId === id)?.state ?? "not (gone)"}`);
+        }, ids)
+        .catch((e) => [e.message]);
+      if (seen.length) views.push(`${t.name}: ${seen.join(", ")}`);
+    }
+    return views.join("; ") || "no tab shows them live now";
   }
 
   /** The live seed peers listed by `tab`. */
@@ -491,7 +512,9 @@ async function runTests(n) {
     await step("a message typed in one tab's topic box appears in every other tab", async () => {
       const text = `hello from ${sender.label} ${Date.now()}`;
       await group.publish(sender, text);
-      await sender.page.waitForFunction((t) => document.querySelector("#log li.mine")?.textContent.includes(t), text, { timeout: 5000 });
+      // Generous: with 30 tabs on two cores a tab's main thread can stall for seconds (the
+      // latency itself is a figure, printed below and measured by the bench, not a check).
+      await sender.page.waitForFunction((t) => document.querySelector("#log li.mine")?.textContent.includes(t), text, { timeout: 30000 });
       note(`published "${text}" from ${sender.name}`);
       const latencies = await group.waitMessage(sender, text, sender.displayName, 45000);
       if (latencies.length !== group.tabs.length - 1) fail(`only ${latencies.length} tabs show a latency`);
@@ -533,7 +556,9 @@ async function runTests(n) {
     });
 
     await step("5 tabs close and every remaining tab stops listing them", async () => {
-      const closing = [3, 9, 15, 21, 27].map((i) => group.tabs[i % group.tabs.length]).filter((t, i, a) => a.indexOf(t) === i);
+      // 5 tabs spread over the group (never tab 0, the sender above), fewer in a tiny group.
+      const count = Math.min(5, group.tabs.length - 2);
+      const closing = Array.from({ length: count }, (_, k) => group.tabs[1 + Math.floor((k * (group.tabs.length - 1)) / count)]);
       const ids = closing.map((t) => t.id);
       const closedAt = await Promise.all(closing.map((t) => group.close(t)));
       const lastGone = await group.waitGone(ids, 60000);
@@ -544,7 +569,7 @@ async function runTests(n) {
       note(`close -> no other tab lists it (ms): ${ms.join(" ")}`);
       note(`the remaining tabs show the closed ones as: ${JSON.stringify(shown)}`);
       const stillLive = LIVE.reduce((s, k) => s + (shown[k] ?? 0), 0);
-      if (stillLive) fail(`still shown live: ${JSON.stringify(shown)}`);
+      if (stillLive) fail(`still shown live: ${JSON.stringify(shown)}; ${await group.nodeViews(ids)}`);
     });
 
     await step("a reloaded tab comes back with a new id and the group converges again", async () => {

@@ -92,6 +92,23 @@ const STEPS: &[Step] = &[
         ],
         run: Some(browser::run_js_tests),
     },
+    Step {
+        program: "node",
+        args: &[
+            "tests/js/tabs.mjs",
+            "--tabs",
+            "12",
+            "(the demo page in 12 tabs: joins, a message, closes, a reload, a server restart)",
+        ],
+        needs: &[
+            Prereq::WasmTarget,
+            Prereq::WasmBindgenCli,
+            Prereq::Chromium,
+            Prereq::Binaryen,
+            Prereq::Node,
+        ],
+        run: Some(browser::run_tabs_step),
+    },
 ];
 
 /// The command line of a step, as shown in its header.
