@@ -395,6 +395,17 @@ impl Node {
         }
     }
 
+    /// `peer` opened a new connection that replaced the open one the driver held (it
+    /// restarted, or gave up on the old one): the old link is dropped as after a graceful
+    /// `Disconnect`, without suspecting the peer, which has just shown it is alive. The new
+    /// connection is reported with [`Node::handle_connected`] when it opens.
+    pub fn handle_replaced(&mut self, peer: PeerId, now: Instant) {
+        if !self.left {
+            self.on_replaced(peer, now);
+            self.flush_push();
+        }
+    }
+
     /// A dial to `peer` could not be completed.
     pub fn handle_dial_failed(&mut self, peer: PeerId, now: Instant) {
         if !self.left {

@@ -295,6 +295,19 @@ impl Node {
         }
     }
 
+    /// The driver replaced `peer`'s open connection with a new one the peer opened: an
+    /// active neighbor goes to the passive view without suspicion (its new connection
+    /// brings a new Hello); any other link ends as on a disconnection.
+    pub(crate) fn on_replaced(&mut self, peer: PeerId, now: Instant) {
+        if matches!(self.links.get(&peer), Some(Link::Active(_))) {
+            self.links.remove(&peer);
+            self.neighbor_gone(peer);
+            self.add_passive(peer);
+        } else {
+            self.on_disconnected(peer, now);
+        }
+    }
+
     pub(crate) fn on_dial_failed(&mut self, peer: PeerId, now: Instant) {
         if let Some(Link::Dialing { intent, probe, .. }) = self.links.get(&peer).cloned() {
             self.links.remove(&peer);

@@ -10,7 +10,8 @@
 //! answering one. Glare (both sides offer at once) is resolved by `PeerId` order: the offer
 //! of the higher id wins, the lower id drops its own attempt and answers. An open data
 //! channel is `handle_connected`; a connection that ends is `handle_disconnected` if it had
-//! opened, `handle_dial_failed` if the node had dialed it and it never opened.
+//! opened, `handle_dial_failed` if the node had dialed it and it never opened, and
+//! `handle_replaced` if the peer's new offer replaced it while open.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::Duration;
@@ -111,6 +112,8 @@ enum Followup {
     Connected(PeerId),
     DialFailed(PeerId),
     Disconnected(PeerId),
+    /// The peer replaced its open connection with a new one.
+    Replaced(PeerId),
 }
 
 /// The running driver; see the module docs.
@@ -296,8 +299,14 @@ impl<S: SignalSink> Driver<S> {
                 }
                 dialed = c.dialed; // glare: theirs wins and satisfies our dial
                 self.conns.remove(&from);
+            } else if c.open {
+                // The peer dialed again over an open connection (it restarted, or gave up
+                // on this one): it has just shown it is alive, so the node hears that the
+                // connection was replaced, not lost (which would make it suspect the peer).
+                self.conns.remove(&from);
+                self.followups.push_back(Followup::Replaced(from));
             } else {
-                // A new connection replaces an old one (the peer restarted or gave up on it).
+                // A new connection replaces one that never opened.
                 self.drop_conn(from);
             }
         } else if self.conns.len() >= self.config.max_conns {
@@ -421,6 +430,7 @@ impl<S: SignalSink> Driver<S> {
                 Followup::Connected(p) => self.node.handle_connected(p, now),
                 Followup::DialFailed(p) => self.node.handle_dial_failed(p, now),
                 Followup::Disconnected(p) => self.node.handle_disconnected(p, now),
+                Followup::Replaced(p) => self.node.handle_replaced(p, now),
             }
         }
         self.publish();

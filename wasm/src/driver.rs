@@ -10,7 +10,8 @@
 //! offering [`Conn`]; an offer from a peer starts an answering one. Glare is resolved by
 //! `PeerId` order (the higher id's offer wins). An open data channel is `handle_connected`;
 //! a connection that ends is `handle_disconnected` if it had opened, `handle_dial_failed`
-//! if the node had dialed it and it never opened. An attempt that has not opened by its
+//! if the node had dialed it and it never opened, and `handle_replaced` if the peer's new
+//! offer replaced it while open. An attempt that has not opened by its
 //! deadline is given up.
 
 use std::cell::RefCell;
@@ -67,6 +68,8 @@ enum Followup {
     Connected(PeerId),
     DialFailed(PeerId),
     Disconnected(PeerId),
+    /// The peer replaced its open connection with a new one.
+    Replaced(PeerId),
 }
 
 /// Connection-level counters, for `room.stats()`.
@@ -313,8 +316,14 @@ impl Inner {
                 }
                 dialed = c.dialed; // glare: theirs wins and satisfies our dial
                 self.conns.remove(&from);
+            } else if c.open {
+                // The peer dialed again over an open connection (it restarted, or gave up
+                // on this one): it has just shown it is alive, so the node hears that the
+                // connection was replaced, not lost (which would make it suspect the peer).
+                self.conns.remove(&from);
+                self.followups.push_back(Followup::Replaced(from));
             } else {
-                // A new connection replaces an old one (the peer restarted or gave up).
+                // A new connection replaces one that never opened.
                 self.drop_conn(from);
             }
         } else if self.conns.len() >= self.config.max_conns {
@@ -446,6 +455,7 @@ impl Inner {
                 Followup::Connected(p) => self.node.handle_connected(p, now),
                 Followup::DialFailed(p) => self.node.handle_dial_failed(p, now),
                 Followup::Disconnected(p) => self.node.handle_disconnected(p, now),
+                Followup::Replaced(p) => self.node.handle_replaced(p, now),
             }
         }
         self.arm_timer();
