@@ -20,6 +20,15 @@ struct Step {
     run: Option<fn() -> Result<()>>,
 }
 
+/// What the JavaScript steps need: the npm package's tools, Chromium and Node.
+const JS_NEEDS: &[Prereq] = &[
+    Prereq::WasmTarget,
+    Prereq::WasmBindgenCli,
+    Prereq::Chromium,
+    Prereq::Binaryen,
+    Prereq::Node,
+];
+
 /// Every step, in the order they run. Add new checks here.
 const STEPS: &[Step] = &[
     Step {
@@ -83,13 +92,7 @@ const STEPS: &[Step] = &[
             "tests/js/e2e.mjs",
             "(npm package, tsc --noEmit, vite build, rumor-signal, headless Chromium)",
         ],
-        needs: &[
-            Prereq::WasmTarget,
-            Prereq::WasmBindgenCli,
-            Prereq::Chromium,
-            Prereq::Binaryen,
-            Prereq::Node,
-        ],
+        needs: JS_NEEDS,
         run: Some(browser::run_js_tests),
     },
     Step {
@@ -100,13 +103,7 @@ const STEPS: &[Step] = &[
             "12",
             "(the demo page in 12 tabs: joins, a message, closes, a reload, a server restart)",
         ],
-        needs: &[
-            Prereq::WasmTarget,
-            Prereq::WasmBindgenCli,
-            Prereq::Chromium,
-            Prereq::Binaryen,
-            Prereq::Node,
-        ],
+        needs: JS_NEEDS,
         run: Some(browser::run_tabs_step),
     },
 ];
