@@ -306,12 +306,12 @@ class Group {
     const views = [];
     for (const t of this.tabs) {
       const seen = await t.page
-        .evaluate((ids) => {
-          const rows = ids.filter((id) => ["alive", "suspected"].includes(
+        .evaluate(({ ids, live }) => {
+          const rows = ids.filter((id) => live.includes(
             document.querySelector(`#members tbody tr[data-peer="${id}"]`)?.dataset.state));
           const listed = window.rumorRoom?.members() ?? [];
           return rows.map((id) => `${id.slice(0, 8)}: node lists it ${listed.find((m) => m.peerId === id)?.state ?? "not (gone)"}`);
-        }, ids)
+        }, { ids, live: LIVE })
         .catch((e) => [e.message]);
       if (seen.length) views.push(`${t.name}: ${seen.join(", ")}`);
     }

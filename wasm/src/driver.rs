@@ -11,8 +11,8 @@
 //! `PeerId` order (the higher id's offer wins). An open data channel is `handle_connected`;
 //! a connection that ends is `handle_disconnected` if it had opened, `handle_dial_failed`
 //! if the node had dialed it and it never opened, and `handle_replaced` if the peer's new
-//! offer replaced it while open. An attempt that has not opened by its
-//! deadline is given up.
+//! offer replaced it while open. An attempt that has not opened by its deadline is given
+//! up.
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, VecDeque};
