@@ -445,6 +445,7 @@ function renderStats() {
     ["Bytes out /s", fmtBytes(rate("bytesOut"))],
     ["Delivered", s.delivered],
     ["Decode errors", s.decodeErrors],
+    ["Connections opened", `${s.dials}${s.neighborRefusals ? ` (${s.neighborRefusals} refused)` : ""}`],
   ];
   lastStats = { at: now, s };
   const dl = $("stats");

@@ -51,6 +51,11 @@ pub struct OverlayConfig {
     /// outside (e.g. three members with two slots each in a triangle, the fourth left with
     /// the seed alone), and the group stays split. Zero never escalates.
     pub fill_escalate_after: u32,
+    /// A node short of neighbors alternates its low-priority Neighbor requests with
+    /// `FindSlot` walks over the connections it has, which end at a member with room
+    /// (that member dials it). Without them every attempt dials a random passive peer,
+    /// and in a group where most views are full most of those handshakes are refused.
+    pub find_slot_walks: bool,
 }
 
 impl Default for OverlayConfig {
@@ -72,6 +77,7 @@ impl Default for OverlayConfig {
             fill_backoff_min: Duration::from_secs(1),
             fill_backoff_max: Duration::from_secs(60),
             fill_escalate_after: 2,
+            find_slot_walks: true,
         }
     }
 }

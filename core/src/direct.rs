@@ -236,13 +236,20 @@ impl Node {
 
     /// Originates a routed message to `to` and returns its id.
     fn reply(&mut self, to: PeerId, body: RoutedBody, now: Instant) -> u64 {
+        self.reply_as(to, body, 0, now)
+    }
+
+    /// Originates `body` for `to` as attempt `attempt`: an answer to a retransmitted copy
+    /// carries that copy's attempt number, so it floods like the copy did (the reverse
+    /// path the first answer took may be what lost it).
+    fn reply_as(&mut self, to: PeerId, body: RoutedBody, attempt: u8, now: Instant) -> u64 {
         let id = self.direct.next_id;
         self.direct.next_id = self.direct.next_id.wrapping_add(1);
         let msg = Routed {
             origin: self.me,
             target: to,
             id,
-            attempt: 0,
+            attempt,
             ttl: self.config.direct.flood_ttl,
             body,
         };
@@ -334,7 +341,7 @@ impl Node {
         let again = self.direct.seen_other_attempt(from, msg.id, msg.attempt);
         match msg.body {
             RoutedBody::Send(data) => {
-                self.reply(from, RoutedBody::Ack { of: msg.id }, now);
+                self.reply_as(from, RoutedBody::Ack { of: msg.id }, msg.attempt, now);
                 if !again {
                     self.emit(Event::Direct { from, data });
                 }
@@ -352,7 +359,7 @@ impl Node {
                         request: msg.id,
                         data,
                     };
-                    self.reply(from, body, now);
+                    self.reply_as(from, body, msg.attempt, now);
                 }
             }
             RoutedBody::Ack { of } => {

@@ -51,6 +51,7 @@ impl Node {
         }
         for peer in silent {
             if let Some(Link::Active(n)) = self.links.remove(&peer) {
+                self.stats.neighbor_timeouts += 1;
                 self.outputs.push_back(Output::Hangup(peer));
                 self.neighbor_gone(peer);
                 self.neighbor_failed(peer, n.view, now);

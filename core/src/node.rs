@@ -117,6 +117,11 @@ pub(crate) struct Timers {
     pub fill_wait: Duration,
     /// Neighbor requests refused in a row since the active view last changed.
     pub fill_refusals: u32,
+    /// The last low-priority filling attempt was a `FindSlot` walk (the next one dials).
+    pub fill_walked: bool,
+    /// Our last lost neighbor evicted us, or our last Neighbor request was refused (and no
+    /// neighbor or dial failed since): filling starts with `FindSlot` walks.
+    pub crowded: bool,
 }
 
 /// One member of a Rumor group: overlay, membership and failure detection in one
@@ -181,6 +186,8 @@ impl Node {
             fill: now,
             fill_wait: o.fill_backoff_min,
             fill_refusals: 0,
+            fill_walked: false,
+            crowded: false,
         };
         let mut node = Node {
             me,
@@ -552,6 +559,7 @@ impl Node {
                     Message::Routed(r) => self.on_routed(from, r, now),
                     Message::StatePull { data } => self.on_state_pull(from, data),
                     Message::StatePush { data } => self.on_state_push(from, data, now),
+                    Message::FindSlot { seeker, ttl } => self.on_find_slot(from, seeker, ttl, now),
                     Message::Hello { .. } | Message::Welcome { .. } => {
                         unreachable!("handled above")
                     }

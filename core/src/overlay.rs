@@ -19,6 +19,12 @@ const MAX_VIEW_LIST: usize = 64;
 const MAX_PENDING_INBOUND: usize = 32;
 /// Repair candidates remembered at once.
 const MAX_REPAIR_QUEUE: usize = 64;
+/// Hops a `FindSlot` walk travels at most.
+const FIND_SLOT_HOPS: u8 = 10;
+/// Hops a `FindSlot` walk travels before a member with room may take it: the members short
+/// of neighbors at one time are mostly the ones a single join evicted, all near each
+/// other, and links between them would make the overlay clustered (longer broadcast paths).
+const FIND_SLOT_MIN_HOPS: u8 = 3;
 
 impl Node {
     /// Number of active neighbors.
@@ -213,6 +219,8 @@ impl Node {
             self.hang_up(from, now);
             self.add_passive(from);
             if matches!(intent, Intent::Neighbor { .. }) {
+                self.stats.neighbor_refusals += 1;
+                self.timers.crowded = true;
                 self.fill_refused(now);
             }
         }
@@ -226,6 +234,79 @@ impl Node {
         self.timers.fill = now + wait;
         self.timers.fill_wait = (wait * 2).min(o.fill_backoff_max).max(o.fill_backoff_min);
         self.timers.fill_refusals = self.timers.fill_refusals.saturating_add(1);
+    }
+
+    /// Whether a Neighbor request would find room here (dials in flight included).
+    fn has_room(&self) -> bool {
+        self.active_count() + self.pending_neighbor_dials()
+            < self.config.overlay.active_view_capacity
+    }
+
+    /// Sends a [`Message::FindSlot`] walk for ourselves to a random neighbor and pauses
+    /// filling for the current pause without lengthening it (a neighbor gained through
+    /// the walk ends the pause). False when there is no neighbor to send it to.
+    fn start_find_slot(&mut self, now: Instant) -> bool {
+        let active = self.neighbors();
+        let Some(first) = self.pick(&active) else {
+            return false;
+        };
+        self.transmit(
+            first,
+            &Message::FindSlot {
+                seeker: self.me,
+                ttl: FIND_SLOT_HOPS - 1,
+            },
+        );
+        self.stats.slot_walks += 1;
+        self.timers.fill = now + self.timers.fill_wait;
+        true
+    }
+
+    /// A walk looking for room for `seeker`: dial it if we have room (it has some too, so a
+    /// low-priority request suffices), else pass it on, preferring a neighbor whose last
+    /// reported view is short. The walk ends when its hops are used up.
+    pub(crate) fn on_find_slot(&mut self, from: PeerId, seeker: PeerId, ttl: u8, now: Instant) {
+        if seeker == self.me {
+            return;
+        }
+        let ttl = ttl.min(FIND_SLOT_HOPS - 1);
+        let far_enough = ttl < FIND_SLOT_HOPS - FIND_SLOT_MIN_HOPS;
+        if far_enough
+            && !self.links.contains_key(&seeker)
+            && self.has_room()
+            && self.all_dials() < self.config.overlay.max_concurrent_dials
+            && !matches!(
+                self.members.state(&seeker),
+                Some(MemberState::Failed | MemberState::Left)
+            )
+        {
+            self.dial(seeker, Intent::Neighbor { high: false }, now);
+            return;
+        }
+        if ttl == 0 {
+            return;
+        }
+        let cap = self.config.overlay.active_view_capacity;
+        let mut next = Vec::new();
+        let mut short = Vec::new();
+        for (peer, link) in &self.links {
+            let Link::Active(n) = link else { continue };
+            if *peer == from || *peer == seeker || n.view.contains(&seeker) {
+                continue;
+            }
+            next.push(*peer);
+            if !n.view.is_empty() && n.view.len() < cap {
+                short.push(*peer);
+            }
+        }
+        let to = match self.pick(&short) {
+            Some(p) => Some(p),
+            None => self.pick(&next),
+        };
+        if let Some(to) = to {
+            let ttl = ttl - 1;
+            self.transmit(to, &Message::FindSlot { seeker, ttl });
+        }
     }
 
     /// Whether the next Neighbor request asks with high priority: always with no neighbor;
@@ -246,6 +327,7 @@ impl Node {
         self.timers.fill_wait = self.config.overlay.fill_backoff_min;
         self.timers.fill = Instant::ZERO;
         self.timers.fill_refusals = 0;
+        self.timers.fill_walked = false;
     }
 
     pub(crate) fn on_forward_join(&mut self, from: PeerId, joiner: PeerId, ttl: u8, now: Instant) {
@@ -279,6 +361,8 @@ impl Node {
     pub(crate) fn on_disconnect(&mut self, from: PeerId, leaving: bool, now: Instant) {
         self.hang_up(from, now);
         if !leaving {
+            // Evicted to make room for someone else: the members around us are full.
+            self.timers.crowded = true;
             self.add_passive(from);
         }
     }
@@ -320,6 +404,7 @@ impl Node {
     /// dropped from the passive view, as in HyParView.
     fn dial_failed(&mut self, peer: PeerId, intent: Intent, probe: bool, now: Instant) {
         self.passive.remove(&peer);
+        self.timers.crowded = false;
         if intent == Intent::Join {
             self.next_seed += 1;
             self.try_seed(now);
@@ -333,6 +418,7 @@ impl Node {
     /// An active neighbor failed (timeout or unexpected close): suspect it and queue its
     /// own neighbors that nobody near us watches, so that no member is left unwatched.
     pub(crate) fn neighbor_failed(&mut self, peer: PeerId, view: Vec<PeerId>, now: Instant) {
+        self.timers.crowded = false;
         if self.members.is_live(&peer) {
             self.suspect(peer, now);
         }
@@ -472,6 +558,23 @@ impl Node {
             if !free || (self.active_count() > 0 && now < self.timers.fill) {
                 break;
             }
+            // Where the members around us are full (we were evicted or refused), ask over
+            // the connections we have before dialing someone who is likely full too: every
+            // other low-priority attempt is a walk looking for a member with room. After
+            // failures (dead neighbors, failed dials) we dial: the walks would go to dead
+            // neighbors and only slow the healing down.
+            if self.config.overlay.find_slot_walks
+                && self.timers.crowded
+                && self.active_count() > 0
+                && !high
+                && !self.timers.fill_walked
+            {
+                self.timers.fill_walked = true;
+                if self.start_find_slot(now) {
+                    break;
+                }
+            }
+            self.timers.fill_walked = false;
             let passive: Vec<PeerId> = self
                 .passive
                 .iter()

@@ -30,6 +30,12 @@ pub struct Stats {
     /// Connections this node asked its driver to open (each one a WebRTC handshake in a
     /// browser).
     pub dials: u64,
+    /// Neighbors dropped and suspected for silence (`neighbor_timeout`).
+    pub neighbor_timeouts: u64,
+    /// Neighbor requests the callee refused (in a browser, a handshake for nothing).
+    pub neighbor_refusals: u64,
+    /// `FindSlot` walks started to find room for this node without dialing blindly.
+    pub slot_walks: u64,
     /// Transmissions dropped because the output queue was full.
     pub dropped_outputs: u64,
     /// Malformed overlay messages (over-long walks or samples), ignored.

@@ -200,6 +200,15 @@ pub enum Message {
         /// What the application answered.
         data: Vec<u8>,
     },
+    /// A random walk looking for a member with room in its active view, on behalf of a
+    /// member short of neighbors: the first node with room dials the seeker, so no
+    /// connection is set up just to be refused.
+    FindSlot {
+        /// The member short of neighbors.
+        seeker: PeerId,
+        /// Hops left.
+        ttl: u8,
+    },
 }
 
 /// A direct message addressed to one member; relayed hop by hop over the overlay.
@@ -371,6 +380,10 @@ mod tests {
             },
             Message::History {
                 messages: vec![gossip],
+            },
+            Message::FindSlot {
+                seeker: id.id(),
+                ttl: 6,
             },
         ]
     }

@@ -258,6 +258,28 @@ class Group {
    * Waits until no open tab lists any of `ids` live; returns, per id, the time the last tab
    * stopped listing it. Fails naming the tabs that still list some.
    */
+  /** WebRTC connections the open tabs have opened so far, and how many were refused. */
+  async dials() {
+    const all = await Promise.all(
+      this.tabs.map((t) => t.page.evaluate(() => {
+        const s = window.rumorRoom?.stats();
+        return s ? { dials: s.dials, refused: s.neighborRefusals, timeouts: s.neighborTimeouts } : null;
+      }).catch(() => null)),
+    );
+    const got = all.filter(Boolean);
+    const sum = (k) => got.reduce((a, x) => a + x[k], 0);
+    return { tabs: got.length, dials: sum("dials"), refused: sum("refused"), timeouts: sum("timeouts") };
+  }
+
+  /** Prints `dials()` per tab; returns it. */
+  async noteDials(when) {
+    const d = await this.dials();
+    const per = (k) => (d.tabs ? (d[k] / d.tabs).toFixed(1) : "-");
+    note(`connections opened ${when}: ${per("dials")} per tab, ${per("refused")} of them refused; ` +
+      `neighbors dropped for silence: ${per("timeouts")} per tab (${d.tabs} tabs)`);
+    return d;
+  }
+
   async waitGone(ids, timeout) {
     const results = await Promise.allSettled(
       this.tabs.map((t) =>
@@ -507,6 +529,7 @@ async function runTests(n) {
     });
     note(`page load -> lists every member: ${describe(figures.join)}`);
     note(`per tab (ms): ${group.tabs.map((t) => t.joinMs).join(" ")}`);
+    await group.noteDials("while joining");
 
     const sender = group.tabs[0];
     await step("a message typed in one tab's topic box appears in every other tab", async () => {
@@ -719,6 +742,11 @@ async function benchRun(n) {
     } catch (e) {
       result.notes.push(`not converged: ${e.message.split("\n")[0]}`);
       note(`${e.message}`);
+    }
+    const d = await group.noteDials("while joining");
+    if (d.tabs) {
+      result.dials_per_tab = Math.round((d.dials / d.tabs) * 10) / 10;
+      result.refused_dials_per_tab = Math.round((d.refused / d.tabs) * 10) / 10;
     }
     const mem = chromiumMemory(browser.profile);
     const perTab = (kb) => Math.round((kb / 1024 / group.tabs.length) * 10) / 10;

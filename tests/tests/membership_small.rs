@@ -114,3 +114,44 @@ fn a_full_clique_of_small_views_opens_to_members_outside() {
     eprintln!("one overlay {t} ms after the partition healed");
     w.run_until_ok(100, 10_000, World::check_converged).unwrap();
 }
+
+/// Thirty members join one after another through the first, as tabs do through the seed.
+/// Each join evicts neighbors to make room, and the evicted members look for new ones. A
+/// Neighbor request to a full member is refused, and in a browser each one is a whole
+/// WebRTC handshake for nothing; `FindSlot` walks over existing connections find members
+/// with room instead. The same joins with the walks switched off are the control.
+#[test]
+fn members_short_of_neighbors_find_room_without_refused_handshakes() {
+    let run = |walks: bool| {
+        let mut config = Config::default();
+        config.overlay.find_slot_walks = walks;
+        let mut w = World::new(seed_from_env(4), NetConfig::default(), config);
+        let first = w.spawn(&[], &[]);
+        for _ in 0..30 {
+            w.spawn(&[], &[first]);
+            w.sim.run_for(2_000);
+        }
+        w.run_until_ok(100, 20_000, World::check_converged).unwrap();
+        w.sim.run_for(30_000);
+        w.check_converged().unwrap();
+        assert_eq!(w.overlay_components().len(), 1, "one overlay");
+        let sum = |f: fn(&rumor_core::Stats) -> u64| -> u64 {
+            (0..31).map(|i| f(w.node(i).stats())).sum()
+        };
+        let short = (0..31).filter(|i| w.node(*i).neighbors().len() < 5).count();
+        (sum(|s| s.dials), sum(|s| s.neighbor_refusals), short)
+    };
+    let (dials, refused, short) = run(true);
+    let (dials_off, refused_off, short_off) = run(false);
+    eprintln!(
+        "with walks: {dials} dials, {refused} refused, {short} short; \
+         without: {dials_off} dials, {refused_off} refused, {short_off} short"
+    );
+    assert!(
+        refused * 2 < refused_off,
+        "{refused} vs {refused_off} refused"
+    );
+    assert!(dials * 4 < dials_off * 3, "{dials} vs {dials_off} dials");
+    // 31 views of 5 cannot all be full; with walks no more than that one stays short.
+    assert!(short <= short_off.max(1), "{short} vs {short_off} short");
+}

@@ -701,6 +701,9 @@ impl Room {
             bytes_out: f64,
             delivered: f64,
             decode_errors: f64,
+            dials: f64,
+            neighbor_refusals: f64,
+            neighbor_timeouts: f64,
         }
         let signaling = self.inner.signaling.state();
         let stats = self.inner.driver.with(|s| {
@@ -728,6 +731,9 @@ impl Room {
                 bytes_out: st.bytes_out as f64,
                 delivered: st.messages_delivered as f64,
                 decode_errors: st.decode_errors as f64,
+                dials: st.dials as f64,
+                neighbor_refusals: st.neighbor_refusals as f64,
+                neighbor_timeouts: st.neighbor_timeouts as f64,
             }
         });
         to_js(&stats).unchecked_into()

@@ -87,6 +87,12 @@ export interface RoomStats {
   bytesOut: number;
   delivered: number;
   decodeErrors: number;
+  /** WebRTC connections this page opened (each a whole handshake). */
+  dials: number;
+  /** Of those, neighbor requests the other side refused (a handshake for nothing). */
+  neighborRefusals: number;
+  /** Neighbors this page dropped (and suspected) because they fell silent. */
+  neighborTimeouts: number;
 }
 
 export interface Room {
