@@ -531,7 +531,6 @@ impl Node {
     }
 
     fn fill_active(&mut self, now: Instant) {
-        let cap = self.config.overlay.active_view_capacity;
         if self.active_count() == 0
             && !self.seeds.is_empty()
             && self.passive.is_empty()
@@ -540,7 +539,7 @@ impl Node {
             self.try_seed(now);
         }
         while self.all_dials() < self.config.overlay.max_concurrent_dials {
-            let free = self.active_count() + self.pending_neighbor_dials() < cap;
+            let free = self.has_room();
             let high = self.fill_high_priority();
             if let Some(c) = self.repair.pop_front() {
                 if self.links.contains_key(&c) || !self.members.is_live(&c) {
