@@ -26,9 +26,10 @@
 // lists it); renderer memory is read from /proc. Writes a JSON list, one object per size.
 //
 // Environment: see harness.mjs (RUMOR_SIGNAL_BIN, RUMOR_PKG_DIR, RUMOR_TEST_IP, CHROMIUM).
-import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { mkdirSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join as pathJoin, resolve } from "node:path";
 import { parseArgs } from "node:util";
+import { chromiumMemory, describe, percentile } from "./figures.mjs";
 import { Checks, cleanupAll, closePage, fail, launchBrowser, repoRoot, serverLogTail, startServer } from "./harness.mjs";
 
 const { values: opts } = parseArgs({
@@ -388,74 +389,6 @@ class Group {
     if (wrongSender.length) fail(`sender should be "${senderName}": ${wrongSender.join(", ")}`);
     return latencies;
   }
-}
-
-// ---- figures ---------------------------------------------------------------------------------
-
-/** Nearest-rank percentile of `values` (null when empty). */
-function percentile(values, p) {
-  if (!values.length) return null;
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
-}
-
-function describe(values) {
-  if (!values.length) return "no samples";
-  return `p50 ${percentile(values, 50)} ms, p99 ${percentile(values, 99)} ms, max ${Math.max(...values)} ms (n=${values.length})`;
-}
-
-/**
- * Memory of the Chromium whose profile is `profile`: the browser process (found by its
- * --user-data-dir), then all its descendants. Returns MB summed over the renderer processes
- * (the tabs) and over all of them, both as VmRSS (/proc/PID/status: shared pages such as
- * the Chromium binary count once per process) and as PSS (/proc/PID/smaps_rollup: shared
- * pages split between the processes sharing them, so the sum is the real footprint).
- */
-function chromiumMemory(profile) {
-  const procs = new Map(); // pid -> { ppid, cmd, rssKb, pssKb }
-  for (const name of readdirSync("/proc")) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const status = readFileSync(`/proc/${name}/status`, "utf8");
-      const ppid = Number(/^PPid:\s+(\d+)/m.exec(status)?.[1]);
-      const rssKb = Number(/^VmRSS:\s+(\d+)/m.exec(status)?.[1] ?? 0);
-      // Chromium rewrites its child processes' titles: the arguments may be one string.
-      const cmd = readFileSync(`/proc/${name}/cmdline`, "utf8").replaceAll("\0", " ");
-      let pssKb = 0;
-      try {
-        pssKb = Number(/^Pss:\s+(\d+)/m.exec(readFileSync(`/proc/${name}/smaps_rollup`, "utf8"))?.[1] ?? 0);
-      } catch {
-        // no smaps_rollup (old kernel): PSS stays 0
-      }
-      procs.set(Number(name), { ppid, cmd, rssKb, pssKb });
-    } catch {
-      // the process ended meanwhile
-    }
-  }
-  const family = new Set(
-    [...procs].filter(([, p]) => p.cmd.includes(`--user-data-dir=${profile}`) && !p.cmd.includes("--type=")).map(([pid]) => pid),
-  );
-  for (let grew = true; grew; ) {
-    grew = false;
-    for (const [pid, p] of procs) {
-      if (!family.has(pid) && family.has(p.ppid)) {
-        family.add(pid);
-        grew = true;
-      }
-    }
-  }
-  const sum = { renderers: 0, processes: family.size, rendererRssKb: 0, rendererPssKb: 0, totalRssKb: 0, totalPssKb: 0 };
-  for (const pid of family) {
-    const p = procs.get(pid);
-    sum.totalRssKb += p.rssKb;
-    sum.totalPssKb += p.pssKb;
-    if (p.cmd.includes("--type=renderer")) {
-      sum.renderers += 1;
-      sum.rendererRssKb += p.rssKb;
-      sum.rendererPssKb += p.pssKb;
-    }
-  }
-  return sum;
 }
 
 // ---- one run ---------------------------------------------------------------------------------
