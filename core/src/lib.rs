@@ -40,6 +40,7 @@ pub mod broadcast;
 pub mod config;
 mod direct;
 pub mod event;
+mod farewell;
 pub mod identity;
 pub mod keys;
 mod leader;

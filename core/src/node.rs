@@ -38,6 +38,14 @@ pub enum HandleError {
     /// The node has left the group and takes no more input; state untouched.
     #[error("this node has left the group (input ignored, state untouched)")]
     Left,
+    /// Bytes given to [`Node::handle_farewell`] that decode but are not one signed leaving
+    /// record; ignored, state untouched.
+    #[error("not a farewell (one signed record of a member leaving); ignored, state untouched")]
+    NotAFarewell,
+    /// A farewell whose signature does not verify for the member it names; ignored, state
+    /// untouched.
+    #[error("farewell with a bad signature; ignored, state untouched")]
+    BadSignature,
 }
 
 /// Why a command was refused. In every case the node's state is untouched.

@@ -36,6 +36,9 @@ pub struct Stats {
     pub neighbor_refusals: u64,
     /// `FindSlot` walks started to find room for this node without dialing blindly.
     pub slot_walks: u64,
+    /// Genuine farewells taken in by [`crate::Node::handle_farewell`] (leaves that came by
+    /// another path than the overlay, such as the signaling server).
+    pub farewells: u64,
     /// Transmissions dropped because the output queue was full.
     pub dropped_outputs: u64,
     /// Malformed overlay messages (over-long walks or samples), ignored.

@@ -28,6 +28,9 @@ use serde::{Deserialize, Serialize};
 /// not know this version should close the connection.
 pub const PROTOCOL_VERSION: u32 = 1;
 
+/// Members a client's [`ClientMessage::Will`] is relayed to when the room has no seed peer.
+pub const WILL_RECIPIENTS: usize = 3;
+
 /// Bytes in a server nonce (sent as 64 lowercase hex characters).
 pub const NONCE_LEN: usize = 32;
 
@@ -62,6 +65,16 @@ pub enum ClientMessage {
         /// The recipient's `PeerId` (64 hex characters).
         to: String,
         /// Anything; relayed unchanged. Rumor drivers send a [`PeerSignal`].
+        data: serde_json::Value,
+    },
+    /// Left with the server for when this connection ends: the server keeps the last one
+    /// sent and, when the connection closes for any reason but the server shutting down,
+    /// relays `data` as [`ServerMessage::Signal`] from this client to the room's seed peer
+    /// (with no seed peer, to up to [`WILL_RECIPIENTS`] other members). Only after `join`.
+    /// Rumor drivers leave a [`PeerSignal::Farewell`] here, so that a tab that is closed
+    /// without getting its goodbye out is still seen to leave.
+    Will {
+        /// Anything; relayed unchanged. Rumor drivers send a [`PeerSignal::Farewell`].
         data: serde_json::Value,
     },
     /// Keep-alive from clients that cannot send WebSocket pings (browsers); answered by
@@ -294,6 +307,38 @@ pub enum PeerSignal {
         #[serde(default, rename = "sdpMLineIndex")]
         sdp_mline_index: Option<u16>,
     },
+    /// The sender is leaving the group: its signed leaving record (rumor-core's
+    /// `Node::farewell`), sent through the server as well as over its connections because a
+    /// closing browser tab may die before its data channels flush, and left with the server
+    /// in advance as a [`ClientMessage::Will`]. Not tied to a session.
+    Farewell {
+        /// The farewell's bytes as lowercase hex.
+        record: String,
+    },
+}
+
+impl PeerSignal {
+    /// A [`PeerSignal::Farewell`] carrying `bytes`.
+    ///
+    /// ```
+    /// use rumor_signal_proto::PeerSignal;
+    /// let signal = PeerSignal::farewell(&[1, 0xab]);
+    /// assert_eq!(signal, PeerSignal::Farewell { record: "01ab".into() });
+    /// assert_eq!(signal.farewell_bytes(), Some(vec![1, 0xab]));
+    /// ```
+    pub fn farewell(bytes: &[u8]) -> PeerSignal {
+        PeerSignal::Farewell {
+            record: hex::encode(bytes),
+        }
+    }
+
+    /// The bytes of a [`PeerSignal::Farewell`]; `None` for other signals or bad hex.
+    pub fn farewell_bytes(&self) -> Option<Vec<u8>> {
+        match self {
+            PeerSignal::Farewell { record } => hex::decode(record).ok(),
+            _ => None,
+        }
+    }
 }
 
 /// Label of the one data channel Rumor peers open per connection (created by the offerer).

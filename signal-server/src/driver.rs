@@ -132,6 +132,8 @@ pub struct Driver<S: SignalSink> {
     followups: VecDeque<Followup>,
     closing: HashSet<u64>,
     dirty: bool,
+    /// The first member joined through (the seed peer): told of a leave through the server.
+    contact: Option<PeerId>,
 }
 
 impl<S: SignalSink> Driver<S> {
@@ -162,6 +164,7 @@ impl<S: SignalSink> Driver<S> {
             followups: VecDeque::new(),
             closing: HashSet::new(),
             dirty: true,
+            contact: None,
         };
         (driver, snapshot_rx)
     }
@@ -188,6 +191,7 @@ impl<S: SignalSink> Driver<S> {
             }
         }
         let seeds = std::mem::take(&mut self.config.seeds);
+        self.contact = seeds.first().copied();
         self.node.join(seeds, now);
         self.drain();
         let (mut signals_open, mut commands_open) = (true, true);
@@ -228,7 +232,15 @@ impl<S: SignalSink> Driver<S> {
     /// Graceful leave: the node says goodbye, connections flush and close.
     async fn leave(&mut self) {
         let now = self.now();
+        let mut to = self.node.neighbors();
         self.node.leave(now);
+        // The farewell also goes through the server, in case the connections do not flush.
+        to.extend(self.contact.filter(|c| !to.contains(c)));
+        let data = serde_json::to_value(PeerSignal::farewell(&self.node.farewell()))
+            .expect("PeerSignal serializes");
+        for peer in to {
+            let _ = self.sink.send(peer, data.clone());
+        }
         self.drain();
         // Whatever the node did not hang up (nothing, normally) is closed gracefully too.
         let peers: Vec<PeerId> = self.conns.keys().copied().collect();
@@ -282,6 +294,21 @@ impl<S: SignalSink> Driver<S> {
                         c.conn.remote(signal);
                     }
                 }
+            }
+            PeerSignal::Farewell { .. } => {
+                let now = self.now();
+                let taken = signal
+                    .farewell_bytes()
+                    .ok_or("bad hex".to_string())
+                    .and_then(|b| {
+                        self.node
+                            .handle_farewell(&b, now)
+                            .map_err(|e| e.to_string())
+                    });
+                if let Err(err) = taken {
+                    tracing::debug!(%from, "farewell refused: {err}");
+                }
+                self.dirty = true;
             }
         }
     }

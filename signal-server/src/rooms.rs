@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, Weak};
 
 use axum::extract::ws::Utf8Bytes;
 use rumor_core::PeerId;
-use rumor_signal_proto::{ErrorCode, MemberInfo, ServerMessage};
+use rumor_signal_proto::{ErrorCode, MemberInfo, ServerMessage, WILL_RECIPIENTS};
 use tokio::sync::{mpsc, Notify};
 
 use crate::config::Config;
@@ -209,9 +209,15 @@ impl Rooms {
         }
     }
 
-    /// Removes client `peer` from `room`; the last client out closes the room and stops
-    /// its seed peer.
-    pub fn leave(&self, room: &str, peer: PeerId) {
+    /// Removes client `peer` from `room`, first relaying its `will` (if any) to the seed
+    /// peer, or with none to the newest [`WILL_RECIPIENTS`] other clients; the last client
+    /// out closes the room and stops its seed peer.
+    pub fn leave(&self, room: &str, peer: PeerId, will: Option<serde_json::Value>) {
+        if let Some(data) = will {
+            for to in self.will_recipients(room, peer) {
+                let _ = self.relay(room, peer, to, data.clone());
+            }
+        }
         let mut inner = self.lock();
         let Some(r) = inner.rooms.get_mut(room) else {
             return;
@@ -228,6 +234,25 @@ impl Rooms {
         inner.clients -= 1;
         metrics::gauge!(m::MEMBERS).decrement(1.0);
         self.drop_if_empty(&mut inner, room);
+    }
+
+    /// Who gets `peer`'s will: the room's seed peer, or the newest other clients.
+    fn will_recipients(&self, room: &str, peer: PeerId) -> Vec<PeerId> {
+        let inner = self.lock();
+        let Some(r) = inner.rooms.get(room) else {
+            return Vec::new();
+        };
+        match &r.seed {
+            Some(seed) => vec![seed.id()],
+            None => r
+                .order
+                .values()
+                .rev()
+                .filter(|id| **id != peer)
+                .take(WILL_RECIPIENTS)
+                .copied()
+                .collect(),
+        }
     }
 
     /// Relays `data` from `from` to `to` inside `room`, `from` stamped here.

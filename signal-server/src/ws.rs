@@ -152,11 +152,15 @@ async fn run(socket: WebSocket, shared: Arc<Shared>) {
             tx: tx.clone(),
             nonce,
             joined: None,
+            will: None,
             bucket: Bucket::new(config.max_msgs_per_sec, config.burst),
         };
         reader.read_loop(stream, &writer_done).await;
         if let Some((room, peer)) = reader.joined.take() {
-            shared.rooms.leave(&room, peer);
+            // A will is relayed however the connection ended, except at shutdown: then the
+            // clients are still alive and will come back.
+            let will = reader.will.take().filter(|_| !*shared.shutdown.borrow());
+            shared.rooms.leave(&room, peer, will);
         }
     }
     drop(tx);
@@ -177,6 +181,8 @@ struct Reader<'a> {
     tx: ClientTx,
     nonce: String,
     joined: Option<(String, PeerId)>,
+    /// The client's last [`ClientMessage::Will`], relayed when the connection ends.
+    will: Option<serde_json::Value>,
     bucket: Bucket,
 }
 
@@ -305,11 +311,11 @@ impl Reader<'_> {
             );
             return Flow::Stop;
         };
-        if !matches!(kind.as_str(), "join" | "signal" | "ping") {
+        if !matches!(kind.as_str(), "join" | "signal" | "will" | "ping") {
             refuse(
                 &self.tx,
                 ErrorCode::UnknownType,
-                &format!("unknown message type {kind:?}; expected join, signal or ping"),
+                &format!("unknown message type {kind:?}; expected join, signal, will or ping"),
             );
             return Flow::Stop;
         }
@@ -331,6 +337,18 @@ impl Reader<'_> {
                 signature,
             } => self.on_join(room, peer, signature),
             ClientMessage::Signal { to, data } => self.on_signal(to, data),
+            ClientMessage::Will { data } => {
+                if self.joined.is_none() {
+                    refuse(
+                        &self.tx,
+                        ErrorCode::BadState,
+                        "will before join; join a room first",
+                    );
+                    return Flow::Stop;
+                }
+                self.will = Some(data);
+                Flow::Continue
+            }
             ClientMessage::Ping { nonce } => {
                 self.tx
                     .deliver(Outgoing::Text(text(&ServerMessage::Pong { nonce })));

@@ -100,6 +100,45 @@ async fn join_lists_contacts_and_relays_with_from_stamped() {
     server.shutdown().await;
 }
 
+/// A client's last will is relayed from it when its connection ends (here without a close
+/// frame), with no seed peer to the three newest other clients; a will before join is refused.
+#[tokio::test]
+async fn a_will_is_relayed_when_its_connection_ends() {
+    let server = TestServer::start(quiet_config()).await;
+    let (mut a, _) = join(&server, "wills", &identity(1)).await;
+    let mut others = Vec::new();
+    for n in 2..=5 {
+        others.push(join(&server, "wills", &identity(n)).await.0);
+    }
+    for n in [1, 2] {
+        let data = json!({"kind": "test", "will": n});
+        send(&mut a, &ClientMessage::Will { data }).await;
+    }
+    send(&mut a, &ClientMessage::Ping { nonce: 1 }).await;
+    assert_eq!(recv(&mut a).await, ServerMessage::Pong { nonce: 1 });
+    drop(a);
+    // The newest three of the four others get the last will; the oldest does not.
+    let oldest = others.remove(0);
+    for socket in &mut others {
+        match recv(socket).await {
+            ServerMessage::Signal { from, data } => {
+                assert_eq!(from, identity(1).id().to_hex());
+                assert_eq!(data, json!({"kind": "test", "will": 2}));
+            }
+            other => panic!("expected the will, got {other:?}"),
+        }
+    }
+    let mut oldest = oldest;
+    send(&mut oldest, &ClientMessage::Ping { nonce: 2 }).await;
+    assert_eq!(recv(&mut oldest).await, ServerMessage::Pong { nonce: 2 });
+
+    let (mut early, _) = connect(&server).await;
+    let data = json!({"kind": "test"});
+    send(&mut early, &ClientMessage::Will { data }).await;
+    expect_error_and_close(&mut early, ErrorCode::BadState).await;
+    server.shutdown().await;
+}
+
 #[tokio::test]
 async fn signal_to_a_peer_in_another_room_is_refused_without_closing() {
     let server = TestServer::start(quiet_config()).await;

@@ -1,7 +1,7 @@
 //! Real WebRTC, native to native, on 127.0.0.1 only and without STUN: three native peers
 //! join a room through the server; with the seed peer they form one group in which all
 //! four know all four with their metadata; a request gets its response; one leaves
-//! gracefully and the others see it.
+//! gracefully and the others see it (its farewell also going through the server).
 
 mod common;
 
@@ -152,5 +152,46 @@ async fn three_native_peers_and_the_seed_form_one_group() {
     for peer in peers {
         peer.leave().await;
     }
+    server.shutdown().await;
+}
+
+/// A leaving peer's farewell also goes through the server, to its neighbors and to the
+/// member it joined through (here, with no seed peer, the first peer: both at once).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_farewell_also_goes_through_the_server() {
+    let server = TestServer::start(quiet_config()).await;
+    let url = server.url();
+    let mut both = Vec::new();
+    for n in [21, 22] {
+        let peer = NativePeer::join(&url, "farewell", identity(n), PeerOptions::default());
+        both.push(peer.await.expect("join through the server"));
+    }
+    wait_until("the two are neighbors", &both, || {
+        both.iter().all(|p| p.neighbors().len() == 1)
+    })
+    .await;
+    let second = both.pop().unwrap();
+    let first = both.pop().unwrap();
+    let gone = second.id();
+    second.leave().await;
+    wait_until(
+        "the first sees the leave",
+        std::slice::from_ref(&first),
+        || first.member(&gone).map(|m| m.state) == Some(MemberState::Left),
+    )
+    .await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let taken = first.with_node(|n, _| n.stats().farewells).await.unwrap();
+        if taken == 1 {
+            break;
+        }
+        assert!(
+            taken == 0 && tokio::time::Instant::now() < deadline,
+            "{taken} farewells came through the server, expected 1"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    first.leave().await;
     server.shutdown().await;
 }

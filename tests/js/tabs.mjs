@@ -264,12 +264,12 @@ class Group {
     const all = await Promise.all(
       this.tabs.map((t) => t.page.evaluate(() => {
         const s = window.rumorRoom?.stats();
-        return s ? { dials: s.dials, refused: s.neighborRefusals, timeouts: s.neighborTimeouts } : null;
+        return s ? { dials: s.dials, refused: s.neighborRefusals, timeouts: s.neighborTimeouts, farewells: s.farewells } : null;
       }).catch(() => null)),
     );
     const got = all.filter(Boolean);
     const sum = (k) => got.reduce((a, x) => a + x[k], 0);
-    return { tabs: got.length, dials: sum("dials"), refused: sum("refused"), timeouts: sum("timeouts") };
+    return { tabs: got.length, dials: sum("dials"), refused: sum("refused"), timeouts: sum("timeouts"), farewells: sum("farewells") };
   }
 
   /** Prints `dials()` per tab; returns it. */
@@ -481,7 +481,8 @@ async function runTests(n) {
       const page = sender.page;
       const path = pathJoin(repoRoot, "target/e2e/demo.png");
       mkdirSync(dirname(path), { recursive: true });
-      await page.screenshot({ path, fullPage: true });
+      // Generous: a starved renderer (30 tabs on two cores) can take long to paint a frame.
+      await page.screenshot({ path, fullPage: true, timeout: 90000 });
       if (statSync(path).size < 10000) fail(`${path} is only ${statSync(path).size} bytes`);
       const shown = await page.evaluate(() => {
         const box = (sel) => {
@@ -524,6 +525,8 @@ async function runTests(n) {
       const shown = await group.shownAs(ids);
       note(`close -> no other tab lists it (ms): ${ms.join(" ")}`);
       note(`the remaining tabs show the closed ones as: ${JSON.stringify(shown)}`);
+      const { farewells } = await group.dials();
+      note(`farewells of closed tabs taken in through the server by the remaining tabs: ${farewells}`);
       const stillLive = LIVE.reduce((s, k) => s + (shown[k] ?? 0), 0);
       if (stillLive) fail(`still shown live: ${JSON.stringify(shown)}; ${await group.nodeViews(ids)}`);
     });

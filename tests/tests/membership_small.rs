@@ -1,6 +1,6 @@
 //! Small membership scenarios: quick checks of join, metadata, leave and crash.
 
-use rumor_core::{Config, MemberState};
+use rumor_core::{Config, Instant, MemberState};
 use rumor_tests::sim::NetConfig;
 use rumor_tests::world::{seed_from_env, World};
 
@@ -36,6 +36,46 @@ fn ten_nodes_converge_update_leave_and_crash() {
         .unwrap();
     eprintln!("crash known by all after {t} ms");
     w.check_converged().unwrap();
+}
+
+/// A member whose goodbye never leaves it (a closing browser tab killed before its data
+/// channels flush) is shown as left, not failed after a suspicion, once its farewell
+/// reaches one member by another path (the signaling server), even a member that was not
+/// its neighbor.
+#[test]
+fn a_farewell_carried_outside_the_overlay_makes_everyone_see_a_leave() {
+    let mut w = World::new(seed_from_env(5), NetConfig::default(), Config::default());
+    let first = w.spawn(&[], &[]);
+    for _ in 1..12 {
+        w.spawn(&[], &[first]);
+        w.sim.run_for(200);
+    }
+    w.run_until_ok(100, 20_000, World::check_converged).unwrap();
+    let leaver = 7;
+    let mut farewell = None;
+    w.sim.with(leaver, |p, now, _, _| {
+        p.node.leave(Instant::from_millis(now));
+        // Its outputs (the pushed record, the Disconnects) are never drained: lost.
+        farewell = Some(p.node.farewell());
+    });
+    w.sim.crash(leaver);
+    let bytes = farewell.expect("a node that left has a farewell");
+    let leaver_id = w.id(leaver);
+    let carrier = (0..12)
+        .find(|&i| i != leaver && !w.node(i).neighbors().contains(&leaver_id))
+        .expect("some member is not its neighbor");
+    w.sim.with(carrier, |p, now, acts, seen| {
+        p.node
+            .handle_farewell(&bytes, Instant::from_millis(now))
+            .expect("a genuine farewell");
+        p.drain(now, acts, seen);
+    });
+    // Without the farewell this ends as Failed, after the suspicion timeout.
+    let t = w
+        .run_until_ok(50, 5_000, |w| w.check_gone(&[leaver], MemberState::Left))
+        .unwrap();
+    eprintln!("leave known by all {t} ms after the farewell reached member {carrier}");
+    assert_eq!(w.node(carrier).stats().farewells, 1);
 }
 
 /// Seven members with room for five neighbors each cannot all have full views (35 link

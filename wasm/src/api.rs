@@ -76,8 +76,12 @@ impl Rumor {
                 pending: RefCell::new(Some((resolve, reject))),
                 join_timer: RefCell::new(None),
                 pagehide: RefCell::new(None),
+                contact: Cell::new(None),
             }
         });
+        inner
+            .driver
+            .set_will_sink(Rc::new(inner.signaling.will_sink()));
         // Metadata first, so the first record others see carries it.
         let meta_result = inner.driver.with(|s| {
             let now = s.now();
@@ -248,12 +252,16 @@ pub(crate) struct RoomInner {
     pending: RefCell<Option<Settle>>,
     join_timer: RefCell<Option<Timer>>,
     pagehide: RefCell<Option<Handler>>,
+    /// The first member the server listed at the last join (its seed peer when it runs
+    /// one): also told of this tab's leave through the server.
+    contact: Cell<Option<PeerId>>,
 }
 
 impl RoomInner {
     fn on_signaling(&self, ev: SigEvent) {
         match ev {
             SigEvent::Joined(seeds) => {
+                self.contact.set(seeds.first().copied());
                 self.driver.with(|s| {
                     let now = s.now();
                     if s.node().neighbors().is_empty() {
@@ -328,7 +336,7 @@ impl RoomInner {
         if self.left.replace(true) {
             return;
         }
-        self.driver.leave();
+        self.driver.leave(self.contact.get());
         self.signaling.close();
         self.remove_pagehide();
         self.end_direct();
@@ -704,6 +712,7 @@ impl Room {
             dials: f64,
             neighbor_refusals: f64,
             neighbor_timeouts: f64,
+            farewells: f64,
         }
         let signaling = self.inner.signaling.state();
         let stats = self.inner.driver.with(|s| {
@@ -734,6 +743,7 @@ impl Room {
                 dials: st.dials as f64,
                 neighbor_refusals: st.neighbor_refusals as f64,
                 neighbor_timeouts: st.neighbor_timeouts as f64,
+                farewells: st.farewells as f64,
             }
         });
         to_js(&stats).unchecked_into()

@@ -31,6 +31,10 @@ use crate::sys::{self, Timer};
 pub type SignalSink = Rc<dyn Fn(PeerId, serde_json::Value)>;
 /// Where the driver sends the node's events.
 pub type EventSink = Rc<dyn Fn(Event)>;
+/// Where the driver leaves the node's farewell made in advance (a `PeerSignal::Farewell`,
+/// renewed whenever the node's record changes), for the signaling server to relay if this
+/// page vanishes without saying goodbye.
+pub type WillSink = Rc<dyn Fn(serde_json::Value)>;
 
 /// Offers that crossed one of ours (glare), counted for the tests.
 #[cfg(test)]
@@ -106,6 +110,10 @@ struct Inner {
     timer_at: u64,
     weak: Weak<RefCell<Inner>>,
     stopped: bool,
+    /// Where a farewell made in advance goes (the signaling server's will), if anywhere.
+    will_sink: Option<WillSink>,
+    /// The record version of the last farewell handed to `will_sink`.
+    will_of: Option<(u64, u64)>,
 }
 
 impl Driver {
@@ -140,9 +148,16 @@ impl Driver {
                 timer_at: u64::MAX,
                 weak: weak.clone(),
                 stopped: false,
+                will_sink: None,
+                will_of: None,
             })
         });
         Driver { inner }
+    }
+
+    /// From now on, keeps a farewell made in advance with `sink` (see [`WillSink`]).
+    pub fn set_will_sink(&self, sink: WillSink) {
+        run(&self.inner, |i| i.will_sink = Some(sink));
     }
 
     /// Runs `f` on the driver, drains, then delivers signals and events.
@@ -170,10 +185,18 @@ impl Driver {
     }
 
     /// Graceful leave: the node says goodbye and hangs up; channels close after flushing.
-    pub fn leave(&self) {
+    /// Its farewell also goes through the signaling server to its neighbors and to
+    /// `contact` (the server's seed peer): a closing tab may die before its channels flush.
+    pub fn leave(&self, contact: Option<PeerId>) {
         run(&self.inner, |i| {
             let now = i.now();
+            let mut to = i.node.neighbors();
             i.node.leave(now);
+            to.extend(contact.filter(|c| !to.contains(c)));
+            if let Ok(data) = serde_json::to_value(PeerSignal::farewell(&i.node.farewell())) {
+                i.signals_out
+                    .extend(to.into_iter().map(|peer| (peer, data.clone())));
+            }
         });
         run(&self.inner, |i| {
             let peers: Vec<PeerId> = i.conns.keys().copied().collect();
@@ -235,22 +258,27 @@ impl DriverState<'_> {
 
 /// Borrows the driver, runs `f`, drains, releases the borrow, then delivers.
 fn run<R>(cell: &Rc<RefCell<Inner>>, f: impl FnOnce(&mut Inner) -> R) -> R {
-    let (result, signals, events, signal_sink, event_sink) = {
+    let (result, signals, events, signal_sink, event_sink, will) = {
         let mut inner = cell.borrow_mut();
         let result = f(&mut inner);
         if !inner.stopped {
             inner.drain();
         }
+        let will = inner.renew_will();
         (
             result,
             std::mem::take(&mut inner.signals_out),
             std::mem::take(&mut inner.events_out),
             inner.signal_sink.clone(),
             inner.event_sink.clone(),
+            will,
         )
     };
     for (to, data) in signals {
         signal_sink(to, data);
+    }
+    if let Some((sink, data)) = will {
+        sink(data);
     }
     for event in events {
         event_sink(event);
@@ -272,6 +300,18 @@ fn dispatch(weak: &Weak<RefCell<Inner>>, f: impl FnOnce(&mut Inner) + 'static) {
 }
 
 impl Inner {
+    /// A new farewell for the will sink when the node's record changed since the last one.
+    fn renew_will(&mut self) -> Option<(WillSink, serde_json::Value)> {
+        let sink = self.will_sink.clone()?;
+        let version = self.node.record_version();
+        if self.stopped || self.node.has_left() || self.will_of == Some(version) {
+            return None;
+        }
+        self.will_of = Some(version);
+        let data = serde_json::to_value(PeerSignal::farewell(&self.node.farewell())).ok()?;
+        Some((sink, data))
+    }
+
     fn now(&self) -> Instant {
         Instant::from_millis((sys::now_ms() - self.epoch).max(0.0) as u64)
     }
@@ -297,6 +337,12 @@ impl Inner {
                     if c.session == session {
                         c.remote(signal);
                     }
+                }
+            }
+            PeerSignal::Farewell { .. } => {
+                if let Some(bytes) = signal.farewell_bytes() {
+                    let now = self.now();
+                    let _ = self.node.handle_farewell(&bytes, now);
                 }
             }
         }

@@ -56,6 +56,8 @@ struct Inner {
     closed: bool,
     on_event: Rc<dyn Fn(SigEvent)>,
     weak: Weak<RefCell<Inner>>,
+    /// The last will to leave with the server; sent again after every (re)join.
+    will: Option<serde_json::Value>,
 }
 
 /// Turns what a user passed as `url` into a WebSocket URL: `http(s)://` becomes
@@ -108,6 +110,7 @@ impl Signaling {
                 closed: false,
                 on_event,
                 weak: weak.clone(),
+                will: None,
             })
         });
         let events = inner.borrow_mut().open();
@@ -125,6 +128,26 @@ impl Signaling {
             };
             if let Ok(text) = serde_json::to_string(&msg) {
                 let _ = ws.send_with_str(&text);
+            }
+        }
+    }
+
+    /// Leaves `data` with the server, to be relayed when this connection ends without a
+    /// goodbye (`ClientMessage::Will`); kept and left again after every reconnect.
+    pub fn set_will(&self, data: serde_json::Value) {
+        let mut inner = self.inner.borrow_mut();
+        inner.will = Some(data.clone());
+        if inner.joined {
+            inner.send(&ClientMessage::Will { data });
+        }
+    }
+
+    /// [`Signaling::set_will`] for the driver, without keeping the client alive.
+    pub fn will_sink(&self) -> impl Fn(serde_json::Value) + 'static {
+        let weak = Rc::downgrade(&self.inner);
+        move |data| {
+            if let Some(inner) = weak.upgrade() {
+                Signaling { inner }.set_will(data);
             }
         }
     }
@@ -276,6 +299,9 @@ impl Inner {
                 self.ever_joined = true;
                 self.last_error = None;
                 self.backoff_ms = BACKOFF_START_MS;
+                if let Some(data) = self.will.clone() {
+                    self.send(&ClientMessage::Will { data });
+                }
                 let peers = members
                     .iter()
                     .filter_map(|m| PeerId::from_hex(&m.peer))

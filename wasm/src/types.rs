@@ -93,6 +93,8 @@ export interface RoomStats {
   neighborRefusals: number;
   /** Neighbors this page dropped (and suspected) because they fell silent. */
   neighborTimeouts: number;
+  /** Leaving members' farewells this page took in through the signaling server. */
+  farewells: number;
 }
 
 export interface Room {
