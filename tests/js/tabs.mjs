@@ -718,6 +718,15 @@ async function benchRun(n) {
     result.leave_samples = leave.length;
     note(`tab close -> no other tab lists it: ${describe(leave)}; shown as ${JSON.stringify(shownAs)}`);
   } catch (e) {
+    if (result.join_to_full_view_ms_p50 === null && group.tabs.length) {
+      // Failed while opening tabs: keep the join figures of the tabs opened so far.
+      const join = group.tabs.map((t) => t.joinMs ?? JOIN_WAIT_MS);
+      result.join_to_full_view_ms_p50 = percentile(join, 50);
+      result.join_to_full_view_ms_p99 = percentile(join, 99);
+      result.join_samples = join.length;
+      result.tabs_opened = group.tabs.length;
+      result.notes.push(`join figures of the ${group.tabs.length} tabs opened before the failure`);
+    }
     result.notes.push(`run failed: ${e.message}`);
     note(`run failed: ${e.message}`);
   } finally {

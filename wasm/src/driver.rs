@@ -44,6 +44,10 @@ pub static GLARES: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::
 const CLOSE_WAIT_MS: u64 = 3_000;
 /// The timer is never armed further ahead than this (ms).
 const MAX_TIMER_MS: u64 = 3_600_000;
+/// A changed record renews the will at most this often (ms): an application calling
+/// `setMeta` many times a second must not run into the server's rate limit. The node's
+/// periodic tick renews a will held back by this.
+const WILL_RENEW_MS: f64 = 1_000.0;
 
 /// Driver settings.
 pub struct DriverConfig {
@@ -112,8 +116,9 @@ struct Inner {
     stopped: bool,
     /// Where a farewell made in advance goes (the signaling server's will), if anywhere.
     will_sink: Option<WillSink>,
-    /// The record version of the last farewell handed to `will_sink`.
+    /// The record version of the last farewell handed to `will_sink`, and when (ms).
     will_of: Option<(u64, u64)>,
+    will_at: f64,
 }
 
 impl Driver {
@@ -150,6 +155,7 @@ impl Driver {
                 stopped: false,
                 will_sink: None,
                 will_of: None,
+                will_at: 0.0,
             })
         });
         Driver { inner }
@@ -307,7 +313,12 @@ impl Inner {
         if self.stopped || self.node.has_left() || self.will_of == Some(version) {
             return None;
         }
+        let now = sys::now_ms();
+        if self.will_of.is_some() && now - self.will_at < WILL_RENEW_MS {
+            return None;
+        }
         self.will_of = Some(version);
+        self.will_at = now;
         let data = serde_json::to_value(PeerSignal::farewell(&self.node.farewell())).ok()?;
         Some((sink, data))
     }

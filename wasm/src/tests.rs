@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use rumor_core::{Event, Identity, MemberState, PeerId};
+use rumor_signal_proto::PeerSignal;
 use wasm_bindgen_futures::spawn_local;
 use wasm_bindgen_test::*;
 
@@ -220,4 +221,45 @@ async fn glare_and_an_unknown_seed_still_connect() {
     for n in [&a, &b, &c] {
         n.driver.stop();
     }
+}
+
+/// The farewell left with the signaling server (the will) follows the node's record, but is
+/// renewed at most once a second however often the application changes its metadata.
+#[wasm_bindgen_test]
+async fn the_will_follows_the_record_at_most_once_a_second() {
+    let registry: Registry = Rc::default();
+    let a = node(&registry, 9);
+    let wills: Rc<RefCell<Vec<serde_json::Value>>> = Rc::default();
+    let w = wills.clone();
+    a.driver
+        .set_will_sink(Rc::new(move |data| w.borrow_mut().push(data)));
+    assert_eq!(wills.borrow().len(), 1, "a will as soon as there is a sink");
+    a.driver.with(|s| {
+        let now = s.now();
+        s.node().join(vec![], now)
+    });
+    for i in 0..20 {
+        a.driver.with(|s| {
+            let now = s.now();
+            s.node().set_meta("n", format!("{i}"), now).unwrap()
+        });
+    }
+    assert_eq!(
+        wills.borrow().len(),
+        1,
+        "20 changes at once renew nothing yet"
+    );
+    assert!(
+        wait_for(3000.0, || wills.borrow().len() == 2).await,
+        "renewed by the node's tick after a second"
+    );
+    sys::sleep(300.0).await;
+    assert_eq!(wills.borrow().len(), 2, "one renewal for the 20 changes");
+    let current = a.driver.with(|s| s.node().farewell());
+    let expected = serde_json::to_value(PeerSignal::farewell(&current)).unwrap();
+    assert_eq!(
+        wills.borrow()[1],
+        expected,
+        "the will is the current farewell"
+    );
 }
