@@ -32,8 +32,8 @@ pub type SignalSink = Rc<dyn Fn(PeerId, serde_json::Value)>;
 /// Where the driver sends the node's events.
 pub type EventSink = Rc<dyn Fn(Event)>;
 /// Where the driver leaves the node's farewell made in advance (a `PeerSignal::Farewell`,
-/// renewed whenever the node's record changes), for the signaling server to relay if this
-/// page vanishes without saying goodbye.
+/// renewed when the node's record changes, at most once a second), for the signaling
+/// server to relay if this page vanishes without saying goodbye.
 pub type WillSink = Rc<dyn Fn(serde_json::Value)>;
 
 /// Offers that crossed one of ours (glare), counted for the tests.
