@@ -215,7 +215,7 @@ impl Default for BroadcastConfig {
         BroadcastConfig {
             graft_timeout: Duration::from_millis(400),
             graft_retry: Duration::from_millis(200),
-            optimization_threshold: 3,
+            optimization_threshold: 2,
             fresh_tree_fanout: usize::MAX,
             seen_capacity: 65_536,
             seen_ttl: Duration::from_secs(600),
