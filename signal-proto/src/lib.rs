@@ -28,6 +28,11 @@ use serde::{Deserialize, Serialize};
 /// not know this version should close the connection.
 pub const PROTOCOL_VERSION: u32 = 1;
 
+/// The feature a server lists in [`ServerMessage::Hello`]`::features` when it accepts
+/// [`ClientMessage::Will`]. Servers from before wills list nothing, and answer a `will` with
+/// a fatal `unknown_type`, so a client sends wills only to a server that lists this.
+pub const FEATURE_WILL: &str = "will";
+
 /// Members a client's [`ClientMessage::Will`] is relayed to when the room has no seed peer.
 pub const WILL_RECIPIENTS: usize = 3;
 
@@ -70,7 +75,8 @@ pub enum ClientMessage {
     /// Left with the server for when this connection ends: the server keeps the last one
     /// sent and, when the connection closes for any reason but the server shutting down,
     /// relays `data` as [`ServerMessage::Signal`] from this client to the room's seed peer
-    /// (with no seed peer, to up to [`WILL_RECIPIENTS`] other members). Only after `join`.
+    /// (with no seed peer, to up to [`WILL_RECIPIENTS`] other members). Only after `join`,
+    /// and only to a server that lists [`FEATURE_WILL`] in its hello.
     /// Rumor drivers leave a [`PeerSignal::Farewell`] here, so that a tab that is closed
     /// without getting its goodbye out is still seen to leave.
     Will {
@@ -98,6 +104,10 @@ pub enum ServerMessage {
         nonce: String,
         /// Limits the client must respect.
         limits: ServerLimits,
+        /// Optional client messages this server accepts (within [`PROTOCOL_VERSION`]), such
+        /// as [`FEATURE_WILL`]. Empty when absent (servers from before the list).
+        #[serde(default)]
+        features: Vec<String>,
     },
     /// The join succeeded.
     Joined {
@@ -392,6 +402,39 @@ mod tests {
         }
         assert!(!ErrorCode::UnknownPeer.is_fatal());
         assert!(ErrorCode::BadSignature.is_fatal());
+    }
+
+    /// A hello from a server older than the feature list still parses (no features, so no
+    /// wills), and an older client's view of a newer hello ignores the list.
+    #[test]
+    fn hello_features_are_optional_both_ways() {
+        let limits = r#"{"max_frame_bytes":65536,"max_msgs_per_sec":50,"burst":200,"handshake_timeout_ms":10000,"idle_timeout_ms":30000}"#;
+        let old = format!(r#"{{"type":"hello","version":1,"nonce":"ab","limits":{limits}}}"#);
+        match serde_json::from_str::<ServerMessage>(&old).unwrap() {
+            ServerMessage::Hello { features, .. } => assert!(features.is_empty()),
+            other => panic!("{other:?}"),
+        }
+        let new = format!(
+            r#"{{"type":"hello","version":1,"nonce":"ab","limits":{limits},"features":["will","x"]}}"#
+        );
+        match serde_json::from_str::<ServerMessage>(&new).unwrap() {
+            ServerMessage::Hello { features, .. } => {
+                assert_eq!(features, vec![FEATURE_WILL.to_string(), "x".to_string()])
+            }
+            other => panic!("{other:?}"),
+        }
+        // What a client built before the list would parse the new hello as.
+        #[derive(serde::Deserialize)]
+        #[serde(tag = "type", rename_all = "snake_case")]
+        enum OldServerMessage {
+            #[allow(dead_code)]
+            Hello {
+                version: u32,
+                nonce: String,
+                limits: ServerLimits,
+            },
+        }
+        assert!(serde_json::from_str::<OldServerMessage>(&new).is_ok());
     }
 
     #[test]

@@ -92,6 +92,7 @@ pub async fn join(url: &str, room: &str, identity: &Identity) -> Result<Joined, 
             version,
             nonce,
             limits,
+            ..
         } => {
             if version != PROTOCOL_VERSION {
                 return Err(ClientError::Version(version));

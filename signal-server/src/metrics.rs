@@ -10,6 +10,7 @@
 //! | `rumor_signal_rooms` | gauge | rooms in use |
 //! | `rumor_signal_members` | gauge | clients joined to a room (seed peers not counted) |
 //! | `rumor_signal_signals_relayed_total` | counter | signals delivered to a recipient's queue |
+//! | `rumor_signal_wills_released_total` | counter | connections that ended leaving a will that was relayed |
 //! | `rumor_signal_refusals_total{reason}` | counter | errors sent, by [`ErrorCode`] name |
 //! | `rumor_signal_seed_neighbors` | gauge | WebRTC neighbors of all seed peers |
 //! | `rumor_signal_seed_members` | gauge | members known alive by all seed peers (themselves included) |
@@ -29,6 +30,8 @@ pub const ROOMS: &str = "rumor_signal_rooms";
 pub const MEMBERS: &str = "rumor_signal_members";
 /// Counter: signals relayed.
 pub const SIGNALS_RELAYED: &str = "rumor_signal_signals_relayed_total";
+/// Counter: connections that ended leaving a will that was relayed.
+pub const WILLS_RELEASED: &str = "rumor_signal_wills_released_total";
 /// Counter: refusals by reason.
 pub const REFUSALS: &str = "rumor_signal_refusals_total";
 /// Gauge: seed-peer neighbors (sum over rooms).
@@ -61,6 +64,10 @@ fn describe() {
     metrics::describe_gauge!(ROOMS, "Rooms in use");
     metrics::describe_gauge!(MEMBERS, "Clients joined to a room (seed peers not counted)");
     metrics::describe_counter!(SIGNALS_RELAYED, "Signals delivered to a recipient's queue");
+    metrics::describe_counter!(
+        WILLS_RELEASED,
+        "Connections that ended leaving a will that was relayed"
+    );
     metrics::describe_counter!(REFUSALS, "Errors sent to clients, by reason");
     metrics::describe_gauge!(SEED_NEIGHBORS, "WebRTC neighbors of all seed peers");
     metrics::describe_gauge!(SEED_MEMBERS, "Members known alive by all seed peers");
@@ -72,6 +79,7 @@ fn describe() {
     }
     metrics::counter!(CONNECTIONS_TOTAL).absolute(0);
     metrics::counter!(SIGNALS_RELAYED).absolute(0);
+    metrics::counter!(WILLS_RELEASED).absolute(0);
 }
 
 /// Counts one refusal.

@@ -214,8 +214,12 @@ impl Rooms {
     /// out closes the room and stops its seed peer.
     pub fn leave(&self, room: &str, peer: PeerId, will: Option<serde_json::Value>) {
         if let Some(data) = will {
+            let mut relayed = false;
             for to in self.will_recipients(room, peer) {
-                let _ = self.relay(room, peer, to, data.clone());
+                relayed |= self.relay(room, peer, to, data.clone()).is_ok();
+            }
+            if relayed {
+                metrics::counter!(m::WILLS_RELEASED).increment(1);
             }
         }
         let mut inner = self.lock();

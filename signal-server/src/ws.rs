@@ -15,7 +15,7 @@ use axum::response::Response;
 use futures_util::{SinkExt, StreamExt};
 use rumor_core::{Ed25519, PeerId, Signature, Verify};
 use rumor_signal_proto::{
-    join_challenge, ClientMessage, ErrorCode, ServerMessage, PROTOCOL_VERSION,
+    join_challenge, ClientMessage, ErrorCode, ServerMessage, FEATURE_WILL, PROTOCOL_VERSION,
 };
 use tokio::sync::{mpsc, watch, Notify};
 use tokio::time::{Duration, Instant};
@@ -146,6 +146,7 @@ async fn run(socket: WebSocket, shared: Arc<Shared>) {
             version: PROTOCOL_VERSION,
             nonce: nonce.clone(),
             limits: config.server_limits(),
+            features: vec![FEATURE_WILL.to_string()],
         })));
         let mut reader = Reader {
             shared: &shared,

@@ -131,6 +131,15 @@ async fn a_will_is_relayed_when_its_connection_ends() {
     let mut oldest = oldest;
     send(&mut oldest, &ClientMessage::Ping { nonce: 2 }).await;
     assert_eq!(recv(&mut oldest).await, ServerMessage::Pong { nonce: 2 });
+    // Counted for operators (the recorder is shared by the tests of this binary, so only
+    // "at least this one").
+    let (_, _, body) = http_get(server.addr, "/metrics").await;
+    let text = String::from_utf8(body).unwrap();
+    let released = text
+        .lines()
+        .find_map(|l| l.strip_prefix("rumor_signal_wills_released_total "))
+        .and_then(|v| v.trim().parse::<f64>().ok());
+    assert!(released.is_some_and(|n| n >= 1.0), "{text}");
 
     let (mut early, _) = connect(&server).await;
     let data = json!({"kind": "test"});
@@ -474,6 +483,7 @@ async fn static_files_health_and_metrics() {
         "rumor_signal_rooms",
         "rumor_signal_members",
         "rumor_signal_signals_relayed_total",
+        "rumor_signal_wills_released_total",
         "rumor_signal_refusals_total{reason=\"bad_json\"}",
         "rumor_signal_seed_neighbors",
         "rumor_signal_seed_members",

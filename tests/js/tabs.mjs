@@ -394,6 +394,13 @@ class Group {
 // ---- one run ---------------------------------------------------------------------------------
 
 /** Starts a server (serving www/) and a browser with the probe installed. */
+/** The server's `rumor_signal_wills_released_total` counter, or NaN if it is not there. */
+async function willsReleased(addr) {
+  const text = await (await fetch(`http://${addr}/metrics`)).text();
+  const line = text.split("\n").find((l) => l.startsWith("rumor_signal_wills_released_total "));
+  return line ? Number(line.split(" ")[1]) : NaN;
+}
+
 async function setUp() {
   const server = startServer({ wwwDir: WWW });
   const addr = await server.addr;
@@ -527,6 +534,11 @@ async function runTests(n) {
       note(`the remaining tabs show the closed ones as: ${JSON.stringify(shown)}`);
       const { farewells } = await group.dials();
       note(`farewells of closed tabs taken in through the server by the remaining tabs: ${farewells}`);
+      // Every closed tab left a will with the server (its farewell made in advance), which
+      // the server relays to the seed when the tab's WebSocket ends.
+      const wills = await willsReleased(addr);
+      note(`wills released by the server so far: ${wills}`);
+      if (!(wills >= count)) fail(`the server released ${wills} wills for ${count} closed tabs`);
       const stillLive = LIVE.reduce((s, k) => s + (shown[k] ?? 0), 0);
       if (stillLive) fail(`still shown live: ${JSON.stringify(shown)}; ${await group.nodeViews(ids)}`);
     });

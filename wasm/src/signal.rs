@@ -11,7 +11,7 @@ use std::rc::{Rc, Weak};
 
 use rumor_core::{Identity, PeerId};
 use rumor_signal_proto::{
-    join_challenge, ClientMessage, ErrorCode, ServerMessage, PROTOCOL_VERSION,
+    join_challenge, ClientMessage, ErrorCode, ServerMessage, FEATURE_WILL, PROTOCOL_VERSION,
 };
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -58,6 +58,9 @@ struct Inner {
     weak: Weak<RefCell<Inner>>,
     /// The last will to leave with the server; sent again after every (re)join.
     will: Option<serde_json::Value>,
+    /// The server's hello listed `FEATURE_WILL` (an older server would refuse a will as
+    /// an unknown message and close the connection).
+    server_takes_wills: bool,
 }
 
 /// Turns what a user passed as `url` into a WebSocket URL: `http(s)://` becomes
@@ -111,6 +114,7 @@ impl Signaling {
                 on_event,
                 weak: weak.clone(),
                 will: None,
+                server_takes_wills: false,
             })
         });
         let events = inner.borrow_mut().open();
@@ -137,7 +141,7 @@ impl Signaling {
     pub fn set_will(&self, data: serde_json::Value) {
         let mut inner = self.inner.borrow_mut();
         inner.will = Some(data.clone());
-        if inner.joined {
+        if inner.joined && inner.server_takes_wills {
             inner.send(&ClientMessage::Will { data });
         }
     }
@@ -271,7 +275,12 @@ impl Inner {
             return Vec::new(); // a newer server's message: ignore
         };
         match msg {
-            ServerMessage::Hello { version, nonce, .. } => {
+            ServerMessage::Hello {
+                version,
+                nonce,
+                features,
+                ..
+            } => {
                 if version != PROTOCOL_VERSION {
                     let message = format!(
                         "the signaling server at {:?} speaks protocol version {version}, this \
@@ -286,6 +295,7 @@ impl Inner {
                     }
                     return self.fail(message);
                 }
+                self.server_takes_wills = features.iter().any(|f| f == FEATURE_WILL);
                 let signature = self.identity.sign(&join_challenge(&nonce)).to_bytes();
                 self.send(&ClientMessage::Join {
                     room: self.room.clone(),
@@ -299,7 +309,7 @@ impl Inner {
                 self.ever_joined = true;
                 self.last_error = None;
                 self.backoff_ms = BACKOFF_START_MS;
-                if let Some(data) = self.will.clone() {
+                if let Some(data) = self.will.clone().filter(|_| self.server_takes_wills) {
                     self.send(&ClientMessage::Will { data });
                 }
                 let peers = members

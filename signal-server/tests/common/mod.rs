@@ -83,8 +83,20 @@ pub async fn connect(server: &TestServer) -> (Socket, String) {
         .await
         .expect("connect");
     match recv(&mut socket).await {
-        ServerMessage::Hello { nonce, version, .. } => {
+        ServerMessage::Hello {
+            nonce,
+            version,
+            features,
+            ..
+        } => {
             assert_eq!(version, rumor_signal_proto::PROTOCOL_VERSION);
+            // Clients send wills only to a server that lists them.
+            assert!(
+                features
+                    .iter()
+                    .any(|f| f == rumor_signal_proto::FEATURE_WILL),
+                "{features:?}"
+            );
             (socket, nonce)
         }
         other => panic!("expected hello, got {other:?}"),
