@@ -116,8 +116,9 @@ struct Inner {
     stopped: bool,
     /// Where a farewell made in advance goes (the signaling server's will), if anywhere.
     will_sink: Option<WillSink>,
-    /// The record version of the last farewell handed to `will_sink`, and when (ms).
+    /// The record version of the last farewell handed to `will_sink`.
     will_of: Option<(u64, u64)>,
+    /// When (`sys::now_ms()`) that farewell was handed over; renewals wait `WILL_RENEW_MS`.
     will_at: f64,
 }
 
