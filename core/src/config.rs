@@ -182,6 +182,16 @@ pub struct BroadcastConfig {
     /// makes its paths longer and some first deliveries wait for a graft (figures in
     /// docs/benchmarks.md).
     pub fresh_tree_fanout: usize,
+    /// How long a young tree's copies are held back on the links where this end does not
+    /// go first. A new origin's first message floods; each link has one end that forwards
+    /// it at once, and the other holds its copy back this long and drops it if the
+    /// neighbor's copy comes first, so a link outside the tree often carries it once
+    /// instead of both ways. Zero sends every copy at once. About the typical one-way link
+    /// latency works best (figures in docs/benchmarks.md).
+    pub fresh_tree_stagger: Duration,
+    /// How long after its first message an origin's tree counts as young (its copies
+    /// staggered): until the duplicates of that first flood have pruned it to a tree.
+    pub fresh_tree_window: Duration,
     /// Message ids remembered for deduplication, at most.
     pub seen_capacity: usize,
     /// How long message ids are remembered for deduplication.
@@ -217,6 +227,8 @@ impl Default for BroadcastConfig {
             graft_retry: Duration::from_millis(200),
             optimization_threshold: 2,
             fresh_tree_fanout: usize::MAX,
+            fresh_tree_stagger: Duration::from_millis(30),
+            fresh_tree_window: Duration::from_millis(300),
             seen_capacity: 65_536,
             seen_ttl: Duration::from_secs(600),
             cache_capacity: 4_096,

@@ -476,6 +476,7 @@ impl Node {
             self.state_sync_tick();
         }
         self.expire_direct(now);
+        self.expire_held(now);
         self.expire_grafts(now);
         self.expire_suspicions(now);
         self.flush_push();

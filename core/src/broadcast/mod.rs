@@ -7,6 +7,7 @@
 //! also serves history requests. Payloads larger than one frame travel as chunks, each an
 //! ordinary broadcast message, and are reassembled before delivery.
 
+mod stagger;
 mod store;
 mod topics;
 
@@ -65,6 +66,9 @@ struct PushSets {
     /// A parent switch under way: (new parent, old parent). The old parent is already
     /// pruned; the switch ends with the new parent's first copy.
     switching: Option<(PeerId, PeerId)>,
+    /// When this node got the tree's first message (`None` for a tree started otherwise,
+    /// e.g. by a Prune): for `fresh_tree_window` after it the tree counts as young.
+    born: Option<Instant>,
 }
 
 impl PushSets {
@@ -81,6 +85,8 @@ impl PushSets {
 /// Origins with a tree of their own, at most; the least recently used is dropped and
 /// starts afresh when its origin sends again.
 const MAX_ORIGIN_TREES: usize = 256;
+/// Copies held back at once, at most (see [`Node::goes_first`]); past it they go at once.
+const MAX_HELD: usize = 4_096;
 
 /// Sizes of the broadcast layer's bounded stores, for monitoring and tests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -127,6 +133,10 @@ pub(crate) struct Broadcast {
     ihave_queue: BTreeMap<PeerId, Vec<(MsgId, u16)>>,
     known: BTreeMap<PeerId, BTreeSet<MsgId>>,
     partials: BTreeMap<(PeerId, u64), Partial>,
+    /// Copies held back from a neighbor while a tree is young (see [`Node::goes_first`]),
+    /// in deadline order: each is sent when due unless the neighbor's own copy or
+    /// announcement comes first.
+    held: VecDeque<(Instant, PeerId, MsgId)>,
     pub(crate) subscriptions: BTreeMap<String, Option<Instant>>,
     pub(crate) pull_at: Option<Instant>,
 }
@@ -139,10 +149,8 @@ impl Broadcast {
 
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
         let graft = self.graft_timers.first().map(|(t, _)| *t);
-        match (graft, self.pull_at) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        let held = self.held.front().map(|(t, _, _)| *t);
+        [graft, self.pull_at, held].into_iter().flatten().min()
     }
 }
 
@@ -205,6 +213,7 @@ impl Node {
             lazy: others[fanout..].iter().copied().collect(),
             last_used: 0,
             switching: None,
+            born: None,
         };
         if let Some(p) = parent {
             sets.make_eager(p);
@@ -235,13 +244,16 @@ impl Node {
         }
         b.known.remove(peer);
         b.ihave_queue.remove(peer);
+        b.held.retain(|(_, p, _)| p != peer);
         for m in b.missing.values_mut() {
             m.announcers.retain(|p| p != peer);
         }
     }
 
     /// Sends `gossip` on along the tree: eagerly to eager peers, as an IHave to lazy ones.
-    fn forward(&mut self, gossip: Gossip, from: Option<PeerId>) {
+    /// `young` is the time now when the tree is young (see [`Node::goes_first`]): eager
+    /// copies to the neighbors for which this end does not go first are then held back.
+    fn forward(&mut self, gossip: Gossip, from: Option<PeerId>, young: Option<Instant>) {
         let sets = self.tree(gossip.id.origin, from);
         // Not to a parent being switched to: the copy would be a duplicate there and it
         // would prune us just as we prune the old parent.
@@ -271,8 +283,18 @@ impl Node {
                 .or_default()
                 .push((next.id, next.round));
         }
+        let stagger = self.config.broadcast.fresh_tree_stagger;
         for p in eager {
-            self.transmit(p, &Message::Gossip(next.clone()));
+            match young {
+                Some(now)
+                    if !stagger.is_zero()
+                        && self.broadcast.held.len() < MAX_HELD
+                        && !self.goes_first(next.id.origin, p) =>
+                {
+                    self.broadcast.held.push_back((now + stagger, p, next.id));
+                }
+                _ => self.transmit(p, &Message::Gossip(next.clone())),
+            }
         }
     }
 
@@ -313,6 +335,7 @@ impl Node {
         // Our own message coming back is just a duplicate.
         if gossip.id.origin == self.me || self.broadcast.seen.contains_key(&gossip.id) {
             self.know(from, gossip.id);
+            self.drop_held(from, gossip.id);
             self.stats.gossip_duplicates += 1;
             // The first copy from a parent being switched to completes the switch.
             if self.finish_switch(gossip.id.origin, from) {
@@ -323,9 +346,17 @@ impl Node {
             self.transmit(from, &Message::Prune { origin });
             return;
         }
+        let window = self.config.broadcast.fresh_tree_window;
+        let young = match self.broadcast.trees.get(&gossip.id.origin) {
+            None => true,
+            Some(t) => t.born.is_some_and(|b| now < b + window),
+        };
         // The link that delivered first belongs to the tree (but not a parent just pruned
         // for a shorter path: its copy was already under way).
         let tree = self.tree(gossip.id.origin, Some(from));
+        if tree.born.is_none() && young {
+            tree.born = Some(now);
+        }
         if tree.switching.is_none_or(|(_, old)| old != from) {
             tree.make_eager(from);
         }
@@ -334,7 +365,7 @@ impl Node {
         let id = gossip.id;
         self.accept(gossip.clone(), Some(from), now);
         self.know(from, id);
-        self.forward(gossip, Some(from));
+        self.forward(gossip, Some(from), young.then_some(now));
         // An announcement that came before the copy may show a shorter path (a lazy
         // neighbor near the origin often announces before the tree delivers).
         if let Some((peer, round)) = announced {
@@ -379,15 +410,33 @@ impl Node {
         for (id, round) in ids {
             self.know(from, id);
             if self.broadcast.seen.contains_key(&id) || id.origin == self.me {
+                // An announcement: `from` holds it and has this link lazy.
+                if self.drop_held(from, id) {
+                    self.tree(id.origin, None).make_lazy(from);
+                }
                 self.rewire(from, id, round);
                 continue;
             }
             let max_missing = self.config.broadcast.max_missing;
             let b = &mut self.broadcast;
+            // The parent being switched to announced it rather than pushing it (it
+            // forwarded before our Adopt came), and the old parent is pruned: no copy is
+            // on its way, so graft it from the new parent at once.
+            let from_new_parent = b
+                .trees
+                .get(&id.origin)
+                .and_then(|t| t.switching)
+                .is_some_and(|(new, _)| new == from);
             let tracked = b.missing.len();
             match b.missing.get_mut(&id) {
                 Some(m) => {
-                    if !m.announcers.contains(&from) && m.announcers.len() < 8 {
+                    if from_new_parent {
+                        m.announcers.retain(|p| *p != from);
+                        m.announcers.push_front(from);
+                        b.graft_timers.remove(&(m.deadline, id));
+                        m.deadline = now;
+                        b.graft_timers.insert((now, id));
+                    } else if !m.announcers.contains(&from) && m.announcers.len() < 8 {
                         m.announcers.push_back(from);
                     }
                     if round < m.nearest.1 {
@@ -395,7 +444,7 @@ impl Node {
                     }
                 }
                 None if tracked < max_missing => {
-                    let deadline = now + timeout;
+                    let deadline = if from_new_parent { now } else { now + timeout };
                     b.missing.insert(
                         id,
                         Missing {
@@ -454,9 +503,8 @@ impl Node {
     /// push to us (Adopt) and prune the old parent at once. Until `from`'s first copy
     /// arrives (see [`Node::finish_switch`]) nothing is pushed to `from`, and a copy the
     /// old parent had already sent does not make it eager again. A message already past
-    /// `from` but not yet past the old parent is announced by the old parent and grafted
-    /// (rare: none for 41 rewirings in the test
-    /// `rewiring_the_tree_makes_no_delivery_wait_for_a_graft_and_costs_few_duplicates`).
+    /// `from` but not yet past the old parent (`from` forwarded it before the Adopt came)
+    /// is announced by `from`, and [`Node::on_ihave`] grafts it from `from` at once.
     fn rewire(&mut self, from: PeerId, id: MsgId, round: u16) {
         let threshold = self.config.broadcast.optimization_threshold;
         let Some(c) = self.broadcast.cache.get_mut(&id) else {

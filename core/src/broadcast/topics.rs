@@ -147,7 +147,7 @@ impl Node {
             };
             self.mark_seen(gossip.id, now);
             self.cache_insert(gossip.clone(), None, now);
-            self.forward(gossip, None);
+            self.forward(gossip, None, None);
         }
         self.flush_push();
         Ok(MsgId {
