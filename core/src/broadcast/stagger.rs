@@ -51,32 +51,28 @@ impl Node {
                 break;
             }
             self.broadcast.held.pop_front();
-            let Some(c) = self.broadcast.cache.get(&id) else {
-                continue;
-            };
             if !matches!(self.links.get(&peer), Some(Link::Active(_))) {
                 continue;
             }
-            let next = Gossip {
-                round: c.gossip.round.saturating_add(1),
-                ..c.gossip.clone()
+            let b = &mut self.broadcast;
+            let Some(c) = b.cache.get(&id) else {
+                continue;
             };
-            let eager = self
-                .broadcast
-                .trees
+            let round = c.gossip.round.saturating_add(1);
+            if b.trees
                 .get(&id.origin)
-                .is_some_and(|t| t.eager.contains(&peer));
-            if eager {
+                .is_some_and(|t| t.eager.contains(&peer))
+            {
+                let next = Gossip {
+                    round,
+                    ..c.gossip.clone()
+                };
                 self.transmit(peer, &Message::Gossip(next));
             } else {
-                self.broadcast
-                    .ihave_queue
-                    .entry(peer)
-                    .or_default()
-                    .push((id, next.round));
+                b.ihave_queue.entry(peer).or_default().push((id, round));
             }
         }
-        self.flush_ihave();
+        // The announcements go out with the caller's `flush_push`.
     }
 }
 
