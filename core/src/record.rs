@@ -180,9 +180,13 @@ impl Entry {
     }
 }
 
+/// splitmix64's step: its increment, then [`finalize`].
+fn mix(z: u64) -> u64 {
+    finalize(z.wrapping_add(0x9e37_79b9_7f4a_7c15))
+}
+
 /// splitmix64's finalizer: a cheap, well-mixing permutation of 64-bit values.
-fn mix(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+pub(crate) fn finalize(mut z: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^ (z >> 31)

@@ -10,7 +10,12 @@ use rumor_tests::world::{seed_from_env, World};
 const TOPIC: &str = "t";
 
 fn world(seed: u64, net: NetConfig) -> World {
-    let mut w = World::new(seed_from_env(seed), net, Config::default());
+    world_with(seed, net, Config::default())
+}
+
+/// A world whose nodes run `config` and subscribe to the test topic at boot.
+fn world_with(seed: u64, net: NetConfig, config: Config) -> World {
+    let mut w = World::new(seed_from_env(seed), net, config);
     w.boot_topics = vec![TOPIC.into()];
     w
 }
@@ -417,8 +422,7 @@ fn rewiring_the_tree_makes_no_delivery_wait_for_a_graft_and_costs_few_duplicates
 fn first_messages_cost(stagger_ms: u64) -> (u64, u64) {
     let mut config = Config::default();
     config.broadcast.fresh_tree_stagger = std::time::Duration::from_millis(stagger_ms);
-    let mut w = World::new(seed_from_env(35), NetConfig::default(), config);
-    w.boot_topics = vec![TOPIC.into()];
+    let mut w = world_with(35, NetConfig::default(), config);
     grow(&mut w, 300, 10);
     w.sim.run_for(20_000);
     let (grafts_before, _, dups_before) = tree_totals(&w);

@@ -105,6 +105,8 @@ pub struct BroadcastSizes {
     pub reassemblies: usize,
     /// Origins with a tree of their own.
     pub trees: usize,
+    /// Copies held back while trees are young (staggered forwarding).
+    pub held: usize,
 }
 
 /// Plumtree state.

@@ -9,16 +9,12 @@
 //! announcement comes first: the link then carries the message once.
 
 use super::*;
+use crate::record::finalize;
 
 impl Node {
     /// Whether, on the link to `peer`, this end forwards `origin`'s messages at once while
-    /// that origin's tree is young. Exactly one end of each link does, decided by the link
-    /// and the origin, so that each origin has its own half of the links going each way.
-    /// The other end holds its copy back by `fresh_tree_stagger` and drops it if the
-    /// neighbor's copy or announcement comes first. A new origin's first message floods,
-    /// and in a flood the two ends of a link outside the tree receive within that link's
-    /// latency of each other: without the stagger both forward and the link carries the
-    /// message both ways; with it, often only one way.
+    /// that origin's tree is young (see the module comment). Exactly one end of each link
+    /// does: both ends hash the same three ids, and the id order flips the answer.
     pub(super) fn goes_first(&self, origin: PeerId, peer: PeerId) -> bool {
         let mut x = 0u64;
         for id in [origin, self.me, peer] {
@@ -26,11 +22,8 @@ impl Node {
             b.copy_from_slice(&id.0[..8]);
             x ^= u64::from_le_bytes(b);
         }
-        // SplitMix64's finalizer, so that every bit of the three ids moves the low bit.
-        x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        x ^= x >> 31;
-        (self.me < peer) == (x & 1 == 0)
+        // Mixed so that every bit of the three ids moves the low bit.
+        (self.me < peer) == (finalize(x) & 1 == 0)
     }
 
     /// Drops a held-back copy of `id` for `peer`, which has shown that it holds it.

@@ -19,6 +19,7 @@ impl Node {
             known_ids: b.known.values().map(|k| k.len()).sum(),
             reassemblies: b.partials.len(),
             trees: b.trees.len(),
+            held: b.held.len(),
         }
     }
 
