@@ -172,6 +172,10 @@ pub struct BroadcastConfig {
     pub graft_timeout: Duration,
     /// Wait before grafting from the next announcer when the first graft brought nothing.
     pub graft_retry: Duration,
+    /// Grafts sent for one announced message, at most, cycling through its announcers (a
+    /// graft or the copy it asks for may be lost, so a lone announcer is asked again);
+    /// then the message is left to pull repair.
+    pub graft_attempts: u32,
     /// Hops an announced path must save over the tree path before the tree is rewired
     /// through the announcer (Plumtree's optimization step).
     pub optimization_threshold: u16,
@@ -225,7 +229,8 @@ impl Default for BroadcastConfig {
         BroadcastConfig {
             graft_timeout: Duration::from_millis(400),
             graft_retry: Duration::from_millis(200),
-            optimization_threshold: 2,
+            graft_attempts: 3,
+            optimization_threshold: 1,
             fresh_tree_fanout: usize::MAX,
             fresh_tree_stagger: Duration::from_millis(30),
             fresh_tree_window: Duration::from_millis(300),

@@ -57,9 +57,15 @@ fn ihave_with_unknown_ids_grafts_after_graft_timeout_only_what_was_not_seen() {
     // A does not hold x1 (the announcement was crafted): it counts the graft, sends nothing.
     assert_eq!(net.stats(A).graft_unknown, 1);
     assert!(!net.frames(A, B).iter().any(|s| is_gossip(&s.msg)));
-    // With no other announcer, x1 is given up: no further graft, ever.
+    // With no other announcer, A is asked again graft_retry apart (a graft or its answer
+    // may be lost), graft_attempts times in all; then x1 is given up: no further graft.
+    let bc = net.nodes[B].config().broadcast.clone();
+    net.advance(bc.graft_retry);
+    assert_eq!(net.grafts(B, A).len(), 2);
     net.advance(Duration::from_secs(3));
-    assert_eq!(net.grafts(B, A).len(), 1);
+    let attempts = bc.graft_attempts as usize;
+    assert!(attempts >= 2, "the default retries a lone announcer");
+    assert_eq!(net.grafts(B, A).len(), attempts);
     assert_eq!(net.stats(B).bad_broadcast_messages, 0);
     assert!(net.delivered(B).is_empty(), "B subscribes to nothing");
 
@@ -72,7 +78,7 @@ fn ihave_with_unknown_ids_grafts_after_graft_timeout_only_what_was_not_seen() {
         },
     );
     net.advance(Duration::from_secs(2));
-    assert_eq!(net.grafts(B, A).len(), 1);
+    assert_eq!(net.grafts(B, A).len(), attempts);
 }
 
 #[test]
@@ -93,13 +99,17 @@ fn grafts_go_to_the_next_announcer_after_graft_retry() {
     );
     net.advance(STEP);
     assert_eq!(net.grafts(B, C), vec![vec![id(x, 7)]]);
+    // Then the announcers again in turn, graft_attempts grafts in all, then given up.
+    assert_eq!(bc.graft_attempts, 3);
+    net.advance(bc.graft_retry);
+    assert_eq!(net.grafts(B, A).len(), 2);
     net.advance(Duration::from_secs(3));
     assert_eq!(
         (net.grafts(B, A).len(), net.grafts(B, C).len()),
-        (1, 1),
+        (2, 1),
         "then given up"
     );
-    assert_eq!(net.stats(A).graft_unknown + net.stats(C).graft_unknown, 2);
+    assert_eq!(net.stats(A).graft_unknown + net.stats(C).graft_unknown, 3);
 }
 
 #[test]
@@ -187,8 +197,13 @@ fn an_ihave_flood_beyond_max_missing_is_dropped_and_counted() {
     // (Those grafts are one frame over 16 KiB today, which A would refuse: see
     // grafts_fit_in_one_frame.)
 
-    // With no other announcer they are given up after graft_retry, and tracking is free again.
-    net.advance(bc.graft_retry);
+    // With no other announcer they are grafted again graft_retry apart, graft_attempts
+    // times in all, then given up, and tracking is free again.
+    net.advance(bc.graft_retry * bc.graft_attempts);
+    assert_eq!(
+        net.grafts(B, A).concat().len(),
+        4_096 * bc.graft_attempts as usize
+    );
     let before = net.stats(B).ihave_dropped;
     for k in 0..10u64 {
         net.inject(A, B, &ihave(x, 10_000 + k * 400, 400));

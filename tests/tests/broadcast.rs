@@ -377,6 +377,28 @@ fn publish_every_100ms(w: &mut World, sender: Idx, count: usize) -> Vec<(Idx, u6
         .collect()
 }
 
+/// `sender` publishes `count` more messages (added to `msgs`); once every message in
+/// `msgs` is delivered exactly once since `since`, the grafts, tree optimizations and
+/// duplicate copies those `count` messages cost.
+fn count_more_messages(
+    w: &mut World,
+    sender: Idx,
+    count: usize,
+    msgs: &mut Vec<(Idx, u64)>,
+    since: u64,
+) -> (u64, u64, u64) {
+    let (grafts_before, opts_before, dups_before) = tree_totals(w);
+    msgs.extend(publish_every_100ms(w, sender, count));
+    w.run_until_ok(250, 30_000, |w| check_exactly_once(w, since, msgs))
+        .unwrap();
+    let (grafts, opts, dups) = tree_totals(w);
+    (
+        grafts - grafts_before,
+        opts - opts_before,
+        dups - dups_before,
+    )
+}
+
 #[test]
 fn rewiring_the_tree_makes_no_delivery_wait_for_a_graft_and_costs_few_duplicates() {
     let mut w = world(33, NetConfig::default());
@@ -389,17 +411,8 @@ fn rewiring_the_tree_makes_no_delivery_wait_for_a_graft_and_costs_few_duplicates
     let first = w.publish(sender, TOPIC, b"first".to_vec()).unwrap();
     let start = w.sim.now();
     w.sim.run_for(5_000);
-    let (grafts_before, opts_before, dups_before) = tree_totals(&w);
     let mut msgs = vec![(sender, first)];
-    msgs.extend(publish_every_100ms(&mut w, sender, 30));
-    w.run_until_ok(250, 30_000, |w| check_exactly_once(w, start - 1, &msgs))
-        .unwrap();
-    let (grafts, opts, dups) = tree_totals(&w);
-    let (grafts, opts, dups) = (
-        grafts - grafts_before,
-        opts - opts_before,
-        dups - dups_before,
-    );
+    let (grafts, opts, dups) = count_more_messages(&mut w, sender, 30, &mut msgs, start - 1);
     eprintln!("{opts} tree optimizations, {grafts} grafts, {dups} duplicates over 30 messages");
     assert!(
         opts > 0,
@@ -458,4 +471,76 @@ fn staggering_a_young_tree_sends_fewer_duplicates_and_loses_nothing() {
         grafts <= flood_grafts + 30,
         "{grafts} grafts with the stagger, {flood_grafts} without"
     );
+}
+
+/// Hop counts from `from` over the overlay's active links (breadth-first).
+fn overlay_distances(w: &World, from: Idx) -> BTreeMap<Idx, u16> {
+    let mut dist = BTreeMap::from([(from, 0u16)]);
+    let mut queue = VecDeque::from([from]);
+    while let Some(i) = queue.pop_front() {
+        let d = dist[&i];
+        for p in w.node(i).neighbors() {
+            if let Some(j) = w.index(&p) {
+                if w.sim.is_up(j) && !dist.contains_key(&j) {
+                    dist.insert(j, d + 1);
+                    queue.push_back(j);
+                }
+            }
+        }
+    }
+    dist
+}
+
+/// With `optimization_threshold` 1 a node moves to any neighbor that announces a shorter
+/// path, so once the tree has settled every node gets each message over a shortest path
+/// of the overlay, and no link carries it twice. A node that decided a switch on a stale
+/// message (one from before its last switch, as pull offers announce) used to keep two
+/// parents and get a duplicate of every later message.
+#[test]
+fn a_settled_tree_runs_along_shortest_paths_and_carries_each_message_once() {
+    let mut w = world(33, NetConfig::default());
+    grow(&mut w, 400, 10);
+    w.sim.run_for(20_000);
+    let sender = 123;
+    // Thirty messages build and optimize the tree; pull offers of them follow.
+    let t0 = w.sim.now();
+    let mut msgs = publish_every_100ms(&mut w, sender, 30);
+    w.sim.run_for(5_000);
+    let start = w.sim.now();
+    let (grafts, opts, dups) = count_more_messages(&mut w, sender, 10, &mut msgs, t0 - 1);
+    let dist = overlay_distances(&w, sender);
+    let last = msgs.last().unwrap().1;
+    let mut longer = Vec::new();
+    let mut hops_seen = 0;
+    for o in w.sim.observations.iter().filter(|o| o.time >= start) {
+        if let Seen::Delivered { seq, hops } = o.seen {
+            if o.subject == sender && seq == last {
+                hops_seen += 1;
+                if Some(&hops) != dist.get(&o.observer) {
+                    longer.push((o.observer, hops, dist.get(&o.observer).copied()));
+                }
+            }
+        }
+    }
+    let depth = dist.values().max().copied().unwrap_or(0);
+    eprintln!(
+        "settled tree: depth {depth}; over 10 messages {opts} optimizations, {grafts} \
+         grafts, {dups} duplicates"
+    );
+    assert_eq!(
+        hops_seen,
+        w.sim.up().len() - 1,
+        "every node delivered the last message"
+    );
+    assert!(
+        depth >= 4,
+        "a 400-node overlay {depth} hops deep: the test shows nothing"
+    );
+    assert!(
+        longer.is_empty(),
+        "deliveries not over a shortest path (node, hops, shortest): {longer:?}"
+    );
+    assert_eq!(dups, 0, "duplicate copies once the tree has settled");
+    // A last few optimizations may still happen, each at worst with one graft.
+    assert!(grafts <= opts, "{grafts} grafts for {opts} optimizations");
 }

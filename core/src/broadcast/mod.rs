@@ -47,6 +47,8 @@ struct Missing {
     /// arrives over a longer tree path, the tree is rewired through it.
     nearest: (PeerId, u16),
     deadline: Instant,
+    /// Grafts still allowed for it (`graft_attempts` at first).
+    grafts_left: u32,
 }
 
 struct Partial {
@@ -63,6 +65,9 @@ struct PushSets {
     eager: BTreeSet<PeerId>,
     lazy: BTreeSet<PeerId>,
     last_used: u64,
+    /// The neighbor the latest message came by first, or the one switched to: the tree's
+    /// current parent (`None` at the origin or after that neighbor went down).
+    parent: Option<PeerId>,
     /// A parent switch under way: (new parent, old parent). The old parent is already
     /// pruned; the switch ends with the new parent's first copy.
     switching: Option<(PeerId, PeerId)>,
@@ -214,6 +219,7 @@ impl Node {
             eager: others[..fanout].iter().copied().collect(),
             lazy: others[fanout..].iter().copied().collect(),
             last_used: 0,
+            parent: None,
             switching: None,
             born: None,
         };
@@ -237,6 +243,9 @@ impl Node {
         for sets in b.trees.values_mut() {
             sets.eager.remove(peer);
             sets.lazy.remove(peer);
+            if sets.parent == Some(*peer) {
+                sets.parent = None;
+            }
             if sets
                 .switching
                 .is_some_and(|(new, old)| new == *peer || old == *peer)
@@ -339,8 +348,13 @@ impl Node {
             self.know(from, gossip.id);
             self.drop_held(from, gossip.id);
             self.stats.gossip_duplicates += 1;
-            // The first copy from a parent being switched to completes the switch.
+            // The first copy from a parent being switched to completes the switch; this
+            // message's path now runs through it too (it came first from the old parent).
             if self.finish_switch(gossip.id.origin, from) {
+                if let Some(c) = self.broadcast.cache.get_mut(&gossip.id) {
+                    c.parent = Some(from);
+                    c.gossip.round = gossip.round;
+                }
                 return;
             }
             let origin = gossip.id.origin;
@@ -361,6 +375,9 @@ impl Node {
         }
         if tree.switching.is_none_or(|(_, old)| old != from) {
             tree.make_eager(from);
+        }
+        if tree.switching.is_none() {
+            tree.parent = Some(from);
         }
         self.finish_switch(gossip.id.origin, from);
         let announced = self.broadcast.missing.get(&gossip.id).map(|m| m.nearest);
@@ -420,6 +437,7 @@ impl Node {
                 continue;
             }
             let max_missing = self.config.broadcast.max_missing;
+            let max_grafts = self.config.broadcast.graft_attempts;
             let b = &mut self.broadcast;
             // The parent being switched to announced it rather than pushing it (it
             // forwarded before our Adopt came), and the old parent is pruned: no copy is
@@ -453,6 +471,7 @@ impl Node {
                             announcers: VecDeque::from([from]),
                             nearest: (from, round),
                             deadline,
+                            grafts_left: max_grafts,
                         },
                     );
                     b.graft_timers.insert((deadline, id));
@@ -475,12 +494,14 @@ impl Node {
                 continue;
             };
             match m.announcers.pop_front() {
-                Some(p) => {
+                Some(p) if m.grafts_left > 0 => {
+                    m.grafts_left -= 1;
+                    m.announcers.push_back(p);
                     grafts.entry(p).or_default().push(id);
                     m.deadline = now + retry;
                     self.broadcast.graft_timers.insert((m.deadline, id));
                 }
-                None => {
+                _ => {
                     self.broadcast.missing.remove(&id);
                 }
             }
@@ -513,7 +534,16 @@ impl Node {
             return;
         };
         let Some(parent) = c.parent else { return };
+        // Only a message that came by the tree's current parent says how long the current
+        // path is: not one from before the last switch (pull offers announce older
+        // messages), nor one during a switch (it may have come by the old parent).
+        let current = self
+            .broadcast
+            .trees
+            .get(&id.origin)
+            .is_some_and(|t| t.switching.is_none() && t.parent == Some(parent));
         if parent == from
+            || !current
             || c.gossip.round < round.saturating_add(threshold)
             || !matches!(self.links.get(&from), Some(Link::Active(_)))
         {
@@ -527,6 +557,7 @@ impl Node {
         tree.make_eager(from);
         tree.make_lazy(parent);
         tree.switching = Some((from, parent));
+        tree.parent = Some(from);
         self.transmit(from, &Message::Adopt { origin });
         if matches!(self.links.get(&parent), Some(Link::Active(_))) {
             self.transmit(parent, &Message::Prune { origin });
