@@ -68,9 +68,9 @@ struct PushSets {
     /// The neighbor the latest message came by first, or the one switched to: the tree's
     /// current parent (`None` at the origin or after that neighbor went down).
     parent: Option<PeerId>,
-    /// A parent switch under way: (new parent, old parent). The old parent is already
+    /// The old parent while a switch to `parent` is under way. The old parent is already
     /// pruned; the switch ends with the new parent's first copy.
-    switching: Option<(PeerId, PeerId)>,
+    switched_from: Option<PeerId>,
     /// When this node got the tree's first message (`None` for a tree started otherwise,
     /// e.g. by a Prune): for `fresh_tree_window` after it the tree counts as young.
     born: Option<Instant>,
@@ -84,6 +84,10 @@ impl PushSets {
     fn make_lazy(&mut self, p: PeerId) {
         self.eager.remove(&p);
         self.lazy.insert(p);
+    }
+    /// The new parent while a switch is under way.
+    fn switching_to(&self) -> Option<PeerId> {
+        self.switched_from.and(self.parent)
     }
 }
 
@@ -220,7 +224,7 @@ impl Node {
             lazy: others[fanout..].iter().copied().collect(),
             last_used: 0,
             parent: None,
-            switching: None,
+            switched_from: None,
             born: None,
         };
         if let Some(p) = parent {
@@ -243,14 +247,13 @@ impl Node {
         for sets in b.trees.values_mut() {
             sets.eager.remove(peer);
             sets.lazy.remove(peer);
+            // A switch ends when either end of it goes down.
             if sets.parent == Some(*peer) {
                 sets.parent = None;
+                sets.switched_from = None;
             }
-            if sets
-                .switching
-                .is_some_and(|(new, old)| new == *peer || old == *peer)
-            {
-                sets.switching = None;
+            if sets.switched_from == Some(*peer) {
+                sets.switched_from = None;
             }
         }
         b.known.remove(peer);
@@ -268,7 +271,7 @@ impl Node {
         let sets = self.tree(gossip.id.origin, from);
         // Not to a parent being switched to: the copy would be a duplicate there and it
         // would prune us just as we prune the old parent.
-        let switching_to = sets.switching.map(|(new, _)| new);
+        let switching_to = sets.switching_to();
         let eager: Vec<PeerId> = sets
             .eager
             .iter()
@@ -373,10 +376,10 @@ impl Node {
         if tree.born.is_none() && young {
             tree.born = Some(now);
         }
-        if tree.switching.is_none_or(|(_, old)| old != from) {
+        if tree.switched_from != Some(from) {
             tree.make_eager(from);
         }
-        if tree.switching.is_none() {
+        if tree.switched_from.is_none() {
             tree.parent = Some(from);
         }
         self.finish_switch(gossip.id.origin, from);
@@ -445,8 +448,8 @@ impl Node {
             let from_new_parent = b
                 .trees
                 .get(&id.origin)
-                .and_then(|t| t.switching)
-                .is_some_and(|(new, _)| new == from);
+                .and_then(PushSets::switching_to)
+                .is_some_and(|new| new == from);
             let tracked = b.missing.len();
             match b.missing.get_mut(&id) {
                 Some(m) => {
@@ -541,7 +544,7 @@ impl Node {
             .broadcast
             .trees
             .get(&id.origin)
-            .is_some_and(|t| t.switching.is_none() && t.parent == Some(parent));
+            .is_some_and(|t| t.switched_from.is_none() && t.parent == Some(parent));
         if parent == from
             || !current
             || c.gossip.round < round.saturating_add(threshold)
@@ -556,7 +559,7 @@ impl Node {
         let tree = self.tree(origin, Some(from));
         tree.make_eager(from);
         tree.make_lazy(parent);
-        tree.switching = Some((from, parent));
+        tree.switched_from = Some(parent);
         tree.parent = Some(from);
         self.transmit(from, &Message::Adopt { origin });
         if matches!(self.links.get(&parent), Some(Link::Active(_))) {
@@ -572,13 +575,10 @@ impl Node {
         let Some(tree) = self.broadcast.trees.get_mut(&origin) else {
             return false;
         };
-        let Some((new, _)) = tree.switching else {
-            return false;
-        };
-        if new != from {
+        if tree.switching_to() != Some(from) {
             return false;
         }
-        tree.switching = None;
+        tree.switched_from = None;
         true
     }
 
