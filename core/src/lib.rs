@@ -49,6 +49,7 @@ pub mod membership;
 mod node;
 mod overlay;
 pub mod record;
+mod snapshot;
 mod state_sync;
 pub mod stats;
 mod sync;

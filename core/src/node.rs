@@ -46,6 +46,10 @@ pub enum HandleError {
     /// untouched.
     #[error("farewell with a bad signature; ignored, state untouched")]
     BadSignature,
+    /// Bytes given to [`Node::handle_member_snapshot`] that decode but are not a list of
+    /// member records; ignored, state untouched.
+    #[error("not a member snapshot (a list of member records); ignored, state untouched")]
+    NotASnapshot,
 }
 
 /// Why a command was refused. In every case the node's state is untouched.

@@ -39,6 +39,9 @@ pub struct Stats {
     /// Genuine farewells taken in by [`crate::Node::handle_farewell`] (leaves that came by
     /// another path than the overlay, such as the signaling server).
     pub farewells: u64,
+    /// Member records that were news, taken in from snapshots by
+    /// [`crate::Node::handle_member_snapshot`] (before any connection, typically).
+    pub snapshot_records: u64,
     /// Transmissions dropped because the output queue was full.
     pub dropped_outputs: u64,
     /// Malformed overlay messages (over-long walks or samples), ignored.

@@ -36,6 +36,11 @@ pub const FEATURE_WILL: &str = "will";
 /// Members a client's [`ClientMessage::Will`] is relayed to when the room has no seed peer.
 pub const WILL_RECIPIENTS: usize = 3;
 
+/// Most [`PeerSignal::Members`] a driver sends to one newcomer (each holds up to one
+/// rumor-core message of records, 16 KiB by default, so this is a few hundred members);
+/// anti-entropy over the connection brings the rest.
+pub const MEMBERS_MAX_SIGNALS: usize = 4;
+
 /// Bytes in a server nonce (sent as 64 lowercase hex characters).
 pub const NONCE_LEN: usize = 32;
 
@@ -325,6 +330,15 @@ pub enum PeerSignal {
         /// The farewell's bytes as lowercase hex.
         record: String,
     },
+    /// Part of the sender's member table (one message of rumor-core's
+    /// `Node::member_snapshot`: records signed by their owners), sent by the answerer of an
+    /// offer from a peer it does not know yet, so that a newcomer lists the group before
+    /// its first connection is up. Not tied to a session; drivers that do not know this
+    /// kind ignore it.
+    Members {
+        /// The snapshot message's bytes as lowercase hex.
+        records: String,
+    },
 }
 
 impl PeerSignal {
@@ -346,6 +360,29 @@ impl PeerSignal {
     pub fn farewell_bytes(&self) -> Option<Vec<u8>> {
         match self {
             PeerSignal::Farewell { record } => hex::decode(record).ok(),
+            _ => None,
+        }
+    }
+
+    /// A [`PeerSignal::Members`] carrying `bytes`.
+    ///
+    /// ```
+    /// use rumor_signal_proto::PeerSignal;
+    /// let signal = PeerSignal::members(&[2, 0xcd]);
+    /// assert_eq!(signal, PeerSignal::Members { records: "02cd".into() });
+    /// assert_eq!(signal.members_bytes(), Some(vec![2, 0xcd]));
+    /// assert_eq!(PeerSignal::farewell(&[2]).members_bytes(), None);
+    /// ```
+    pub fn members(bytes: &[u8]) -> PeerSignal {
+        PeerSignal::Members {
+            records: hex::encode(bytes),
+        }
+    }
+
+    /// The bytes of a [`PeerSignal::Members`]; `None` for other signals or bad hex.
+    pub fn members_bytes(&self) -> Option<Vec<u8>> {
+        match self {
+            PeerSignal::Members { records } => hex::decode(records).ok(),
             _ => None,
         }
     }

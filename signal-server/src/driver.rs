@@ -17,7 +17,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::Duration;
 
 use rumor_core::{Config as NodeConfig, Event, Identity, Instant, Member, Node, Output, PeerId};
-use rumor_signal_proto::PeerSignal;
+use rumor_signal_proto::{PeerSignal, MEMBERS_MAX_SIGNALS};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::rtc::{Conn, ConnEvent, RtcConfig, Tagged};
@@ -310,11 +310,35 @@ impl<S: SignalSink> Driver<S> {
                 }
                 self.dirty = true;
             }
+            PeerSignal::Members { .. } => {
+                let now = self.now();
+                let taken = signal
+                    .members_bytes()
+                    .ok_or("bad hex".to_string())
+                    .and_then(|b| {
+                        self.node
+                            .handle_member_snapshot(&b, now)
+                            .map_err(|e| e.to_string())
+                    });
+                if let Err(err) = taken {
+                    tracing::debug!(%from, "member snapshot refused: {err}");
+                }
+                self.dirty = true;
+            }
         }
     }
 
     fn on_offer(&mut self, from: PeerId, session: u64, sdp: String) {
         tracing::debug!(me = %self.node.id(), %from, session, "offer");
+        if !self.conns.contains_key(&from) {
+            // A newcomer (no connection yet, not a live member) gets the member table
+            // through the server at once, ahead of the connection being set up.
+            for bytes in self.node.member_snapshot(&from, MEMBERS_MAX_SIGNALS) {
+                let data = serde_json::to_value(PeerSignal::members(&bytes))
+                    .expect("PeerSignal serializes");
+                let _ = self.sink.send(from, data);
+            }
+        }
         let mut dialed = false;
         if let Some(c) = self.conns.get(&from) {
             if c.conn.session == session {

@@ -365,7 +365,7 @@ impl Task {
                             pending.push(c);
                         }
                     }
-                    Some(Cmd::Remote(PeerSignal::Offer { .. } | PeerSignal::Farewell { .. })) => {}
+                    Some(Cmd::Remote(PeerSignal::Offer { .. } | PeerSignal::Farewell { .. } | PeerSignal::Members { .. })) => {}
                     Some(Cmd::Send(bytes)) => {
                         if let (true, Some(dc)) = (open, &dc) {
                             dc.send(BytesMut::from(&bytes[..])).await?;

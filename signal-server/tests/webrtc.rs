@@ -1,16 +1,18 @@
 //! Real WebRTC, native to native, on 127.0.0.1 only and without STUN: three native peers
 //! join a room through the server; with the seed peer they form one group in which all
 //! four know all four with their metadata; a request gets its response; one leaves
-//! gracefully and the others see it (its farewell also going through the server).
+//! gracefully and the others see it (its farewell also going through the server). A
+//! newcomer is handed the member table through the server with its first offer.
 
 mod common;
 
 use std::time::Duration;
 
 use common::*;
-use rumor_core::{MemberState, PeerId};
+use rumor_core::{Config as NodeConfig, Instant, MemberState, Node, PeerId};
 use rumor_signal::peer::{NativePeer, PeerOptions};
 use rumor_signal::Config;
+use rumor_signal_proto::{ClientMessage, PeerSignal, ServerMessage};
 
 /// Generous: connection setup is about half a second per WebRTC link on this machine.
 const GROUP_PATIENCE: Duration = Duration::from_secs(60);
@@ -193,5 +195,92 @@ async fn a_farewell_also_goes_through_the_server() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     first.leave().await;
+    server.shutdown().await;
+}
+
+/// A newcomer's first offer to the seed peer is answered, through the server and ahead of
+/// any connection, with the seed's member table: records signed by their owners, which a
+/// fresh rumor-core node takes in (here a raw signaling client that never connects).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_newcomer_gets_the_member_table_through_the_server_with_its_first_offer() {
+    let server = TestServer::start(Config::default()).await;
+    let options = PeerOptions {
+        meta: vec![("name".into(), "early".into())],
+        ..PeerOptions::default()
+    };
+    let early = NativePeer::join(&server.url(), "snap", identity(31), options)
+        .await
+        .expect("join through the server");
+    wait_until("the early peer is the seed's neighbor", &[], || {
+        early.neighbors().len() == 1
+    })
+    .await;
+
+    // The seed may take the early peer's record in a moment after the connection opens:
+    // each attempt is a new newcomer, until one is told about the early peer.
+    let deadline = tokio::time::Instant::now() + GROUP_PATIENCE;
+    for attempt in 0u8.. {
+        let newcomer = identity(40 + attempt);
+        let (mut socket, contacts) = join(&server, "snap", &newcomer).await;
+        let seed = contacts
+            .iter()
+            .find(|m| m.role == "seed")
+            .expect("the room has a seed peer")
+            .peer
+            .clone();
+        let offer = PeerSignal::Offer {
+            session: 1,
+            sdp: "v=0\r\n".into(),
+        };
+        send(
+            &mut socket,
+            &ClientMessage::Signal {
+                to: seed.clone(),
+                data: serde_json::to_value(offer).unwrap(),
+            },
+        )
+        .await;
+        let records = loop {
+            match recv(&mut socket).await {
+                ServerMessage::Signal { from, data } if from == seed => {
+                    let signal: PeerSignal = serde_json::from_value(data).unwrap();
+                    match signal.members_bytes() {
+                        Some(bytes) => break bytes,
+                        None => panic!("the seed's first signal is its member table: {signal:?}"),
+                    }
+                }
+                ServerMessage::Pong { .. } => {}
+                other => panic!("unexpected {other:?}"),
+            }
+        };
+        let mut node = Node::new(newcomer, NodeConfig::default(), 1, Instant::ZERO);
+        node.join(vec![], Instant::ZERO);
+        let news = node
+            .handle_member_snapshot(&records, Instant::ZERO)
+            .expect("a valid snapshot");
+        let members = node.members();
+        let seed_member = members.iter().find(|m| m.id.to_hex() == seed);
+        assert_eq!(
+            seed_member
+                .and_then(|m| m.meta.get("role"))
+                .map(String::as_str),
+            Some("seed"),
+            "the snapshot holds the seed's own record"
+        );
+        let knows_early = members
+            .iter()
+            .any(|m| m.id == early.id() && m.meta.get("name").map(String::as_str) == Some("early"));
+        if knows_early {
+            assert_eq!(news, 2, "the seed and the early peer");
+            assert_eq!(node.stats().snapshot_records, 2);
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no snapshot named the early peer in {GROUP_PATIENCE:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    early.leave().await;
     server.shutdown().await;
 }

@@ -264,12 +264,14 @@ class Group {
     const all = await Promise.all(
       this.tabs.map((t) => t.page.evaluate(() => {
         const s = window.rumorRoom?.stats();
-        return s ? { dials: s.dials, refused: s.neighborRefusals, timeouts: s.neighborTimeouts, farewells: s.farewells } : null;
+        return s ? { dials: s.dials, refused: s.neighborRefusals, timeouts: s.neighborTimeouts, farewells: s.farewells,
+          snapshots: s.snapshotRecords } : null;
       }).catch(() => null)),
     );
     const got = all.filter(Boolean);
     const sum = (k) => got.reduce((a, x) => a + x[k], 0);
-    return { tabs: got.length, dials: sum("dials"), refused: sum("refused"), timeouts: sum("timeouts"), farewells: sum("farewells") };
+    return { tabs: got.length, dials: sum("dials"), refused: sum("refused"), timeouts: sum("timeouts"), farewells: sum("farewells"),
+      snapshots: sum("snapshots"), withSnapshot: got.filter((x) => x.snapshots > 0).length };
   }
 
   /** Prints `dials()` per tab; returns it. */
@@ -277,7 +279,8 @@ class Group {
     const d = await this.dials();
     const per = (k) => (d.tabs ? (d[k] / d.tabs).toFixed(1) : "-");
     note(`connections opened ${when}: ${per("dials")} per tab, ${per("refused")} of them refused; ` +
-      `neighbors dropped for silence: ${per("timeouts")} per tab (${d.tabs} tabs)`);
+      `neighbors dropped for silence: ${per("timeouts")} per tab (${d.tabs} tabs); ` +
+      `member records taken from snapshots through the server: ${per("snapshots")} per tab`);
     return d;
   }
 
@@ -469,7 +472,13 @@ async function runTests(n) {
     });
     note(`page load -> lists every member: ${describe(figures.join)}`);
     note(`per tab (ms): ${group.tabs.map((t) => t.joinMs).join(" ")}`);
-    await group.noteDials("while joining");
+    const joining = await group.noteDials("while joining");
+
+    await step("every tab learned members from a snapshot sent by its first contact through the server", async () => {
+      if (joining.withSnapshot !== group.tabs.length) {
+        fail(`${joining.withSnapshot} of ${group.tabs.length} tabs took member records from a snapshot`);
+      }
+    });
 
     const sender = group.tabs[0];
     await step("a message typed in one tab's topic box appears in every other tab", async () => {

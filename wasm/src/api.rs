@@ -713,6 +713,7 @@ impl Room {
             neighbor_refusals: f64,
             neighbor_timeouts: f64,
             farewells: f64,
+            snapshot_records: f64,
         }
         let signaling = self.inner.signaling.state();
         let stats = self.inner.driver.with(|s| {
@@ -744,6 +745,7 @@ impl Room {
                 neighbor_refusals: st.neighbor_refusals as f64,
                 neighbor_timeouts: st.neighbor_timeouts as f64,
                 farewells: st.farewells as f64,
+                snapshot_records: st.snapshot_records as f64,
             }
         });
         to_js(&stats).unchecked_into()

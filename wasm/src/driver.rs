@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::rc::{Rc, Weak};
 
 use rumor_core::{Config, Event, Identity, Instant, Node, Output, PeerId};
-use rumor_signal_proto::PeerSignal;
+use rumor_signal_proto::{PeerSignal, MEMBERS_MAX_SIGNALS};
 use wasm_bindgen::JsValue;
 use wasm_bindgen_futures::spawn_local;
 
@@ -357,10 +357,25 @@ impl Inner {
                     let _ = self.node.handle_farewell(&bytes, now);
                 }
             }
+            PeerSignal::Members { .. } => {
+                if let Some(bytes) = signal.members_bytes() {
+                    let now = self.now();
+                    let _ = self.node.handle_member_snapshot(&bytes, now);
+                }
+            }
         }
     }
 
     fn on_offer(&mut self, from: PeerId, session: u64, sdp: String) {
+        if !self.conns.contains_key(&from) {
+            // A newcomer (no connection yet, not a live member) gets the member table
+            // through the server at once, ahead of the connection being set up.
+            for bytes in self.node.member_snapshot(&from, MEMBERS_MAX_SIGNALS) {
+                if let Ok(data) = serde_json::to_value(PeerSignal::members(&bytes)) {
+                    self.signals_out.push((from, data));
+                }
+            }
+        }
         let mut dialed = false;
         if let Some(c) = self.conns.get(&from) {
             if c.session == session {

@@ -95,6 +95,9 @@ export interface RoomStats {
   neighborTimeouts: number;
   /** Leaving members' farewells this page took in through the signaling server. */
   farewells: number;
+  /** Member records this page learned from snapshots sent through the signaling server
+   * when it joined (before its first connection was up). */
+  snapshotRecords: number;
 }
 
 export interface Room {
