@@ -90,8 +90,15 @@ pub struct MembershipConfig {
     /// A neighbor silent this long is pinged (every tick while silent). The side with the
     /// higher id waits one tick longer, so that usually only one side pings.
     pub ping_interval: Duration,
-    /// A neighbor silent this long is dropped and suspected.
+    /// A neighbor silent this long is dropped and suspected, unless it has lately kept
+    /// silences close to it and answered after all (see `neighbor_timeout_max`).
     pub neighbor_timeout: Duration,
+    /// Longest a neighbor may stay silent before it is dropped. A neighbor that kept a
+    /// silence of over half of `neighbor_timeout` and was then heard again (its process
+    /// starved of CPU on a loaded machine, say) gets its longest recent silence on top of
+    /// `neighbor_timeout`, up to this; that silence is forgotten at 1/32 of the time that
+    /// passes. Like a phi-accrual detector, the timeout follows what each link has shown.
+    pub neighbor_timeout_max: Duration,
     /// How often a node compares its membership with one neighbor.
     pub sync_interval: Duration,
     /// Suspicion timeout once `suspicion_confirmations` independent members suspect.
@@ -113,6 +120,7 @@ impl Default for MembershipConfig {
             tick_interval: Duration::from_millis(250),
             ping_interval: Duration::from_millis(750),
             neighbor_timeout: Duration::from_millis(2_500),
+            neighbor_timeout_max: Duration::from_secs(10),
             sync_interval: Duration::from_secs(1),
             suspicion_min: Duration::from_millis(500),
             suspicion_max: Duration::from_secs(5),

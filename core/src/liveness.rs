@@ -22,16 +22,25 @@ impl Node {
         let m = self.config.membership.clone();
         let mut silent = Vec::new();
         let mut ping = Vec::new();
-        for (peer, link) in &self.links {
+        let forget = m.tick_interval / 32;
+        for (peer, link) in &mut self.links {
             if let Link::Active(n) = link {
+                n.slowest = n.slowest.saturating_sub(forget);
                 let quiet = now.saturating_since(n.last_heard);
+                // A neighbor heard again after a silence of over half the timeout (more
+                // than the ping rhythm explains) gets that silence on top of it.
+                let timeout = if n.slowest > m.neighbor_timeout / 2 {
+                    (m.neighbor_timeout + n.slowest).min(m.neighbor_timeout_max)
+                } else {
+                    m.neighbor_timeout
+                };
                 // A ping and its pong tell both sides: let the lower id go first.
                 let threshold = if self.me < *peer {
                     m.ping_interval
                 } else {
                     m.ping_interval + m.tick_interval
                 };
-                if quiet >= m.neighbor_timeout {
+                if quiet >= timeout {
                     silent.push(*peer);
                 } else if quiet >= threshold
                     && n.last_ping

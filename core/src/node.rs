@@ -109,6 +109,9 @@ pub(crate) enum Link {
 #[derive(Debug, Clone)]
 pub(crate) struct Neighbor {
     pub last_heard: Instant,
+    /// The longest silence this neighbor kept lately before it was heard again (decays;
+    /// see `MembershipConfig::neighbor_timeout_max`).
+    pub slowest: Duration,
     pub last_ping: Option<Instant>,
     pub view: Vec<PeerId>,
 }
@@ -525,6 +528,7 @@ impl Node {
 
     fn on_message(&mut self, from: PeerId, msg: Message, now: Instant) {
         if let Some(Link::Active(n)) = self.links.get_mut(&from) {
+            n.slowest = n.slowest.max(now.saturating_since(n.last_heard));
             n.last_heard = now;
         }
         match msg {

@@ -3,6 +3,7 @@
 //! priority, shuffles, and repair after a neighbor fails.
 
 use alloc::vec::Vec;
+use core::time::Duration;
 
 use crate::event::{Event, Output};
 use crate::identity::PeerId;
@@ -78,6 +79,7 @@ impl Node {
             },
         );
         self.stats.dials += 1;
+        self.stats.probe_dials += u64::from(probe);
         self.outputs.push_back(Output::Dial(peer));
     }
 
@@ -135,6 +137,7 @@ impl Node {
             peer,
             Link::Active(Neighbor {
                 last_heard: now,
+                slowest: Duration::ZERO,
                 last_ping: None,
                 view: Vec::new(),
             }),
@@ -403,6 +406,7 @@ impl Node {
     /// a suspicion (which the member refutes if it is alive); other candidates are just
     /// dropped from the passive view, as in HyParView.
     fn dial_failed(&mut self, peer: PeerId, intent: Intent, probe: bool, now: Instant) {
+        self.stats.dial_failures += 1;
         self.passive.remove(&peer);
         self.timers.crowded = false;
         if intent == Intent::Join {
@@ -506,6 +510,7 @@ impl Node {
                 Link::AwaitWelcome { intent, .. } => {
                     self.links.remove(&peer);
                     self.outputs.push_back(Output::Hangup(peer));
+                    self.stats.welcome_timeouts += 1;
                     self.dial_failed(peer, intent, false, now);
                 }
                 Link::AwaitHello { .. } => self.hang_up(peer, now),
@@ -608,6 +613,7 @@ impl Node {
             .filter(|p| !self.links.contains_key(p))
             .collect();
         if let Some(p) = self.pick(&failed) {
+            self.stats.heal_dials += 1;
             self.dial(p, Intent::Neighbor { high: true }, now);
         }
     }

@@ -30,6 +30,17 @@ pub struct Stats {
     /// Connections this node asked its driver to open (each one a WebRTC handshake in a
     /// browser).
     pub dials: u64,
+    /// Of those, dials that ended without a neighbor exchange: the connection failed,
+    /// timed out (`dial_timeout`, `hello_timeout`) or closed before the callee answered.
+    pub dial_failures: u64,
+    /// Of those, dials whose connection opened but brought no `Welcome` within
+    /// `hello_timeout` (the rest failed to connect at all).
+    pub welcome_timeouts: u64,
+    /// Of the dials, probes of members that a failed neighbor had been watching and that
+    /// nobody near this node watches (one failure can cost several handshakes).
+    pub probe_dials: u64,
+    /// Of the dials, attempts to reach a member declared failed (`heal_interval`).
+    pub heal_dials: u64,
     /// Neighbors dropped and suspected for silence (`neighbor_timeout`).
     pub neighbor_timeouts: u64,
     /// Neighbor requests the callee refused (in a browser, a handshake for nothing).

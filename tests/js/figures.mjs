@@ -1,5 +1,5 @@
-// Figures for tests/js/tabs.mjs: percentiles of samples, and the memory of one Chromium
-// (its browser process and all its descendants) read from /proc.
+// Figures for tests/js/tabs.mjs and idle.mjs: percentiles of samples, and the memory of one
+// Chromium (its browser process and all its descendants) read from /proc.
 
 import { readdirSync, readFileSync } from "node:fs";
 
@@ -43,18 +43,7 @@ export function chromiumMemory(profile) {
       // the process ended meanwhile
     }
   }
-  const family = new Set(
-    [...procs].filter(([, p]) => p.cmd.includes(`--user-data-dir=${profile}`) && !p.cmd.includes("--type=")).map(([pid]) => pid),
-  );
-  for (let grew = true; grew; ) {
-    grew = false;
-    for (const [pid, p] of procs) {
-      if (!family.has(pid) && family.has(p.ppid)) {
-        family.add(pid);
-        grew = true;
-      }
-    }
-  }
+  const family = browserFamily(procs, profile);
   const sum = { renderers: 0, processes: family.size, rendererRssKb: 0, rendererPssKb: 0, totalRssKb: 0, totalPssKb: 0 };
   for (const pid of family) {
     const p = procs.get(pid);
@@ -67,4 +56,24 @@ export function chromiumMemory(profile) {
     }
   }
   return sum;
+}
+
+/**
+ * The pids, among `procs` (pid -> { ppid, cmd }), of the Chromium whose profile is
+ * `profile`: its browser process (found by its --user-data-dir) and all its descendants.
+ */
+export function browserFamily(procs, profile) {
+  const family = new Set(
+    [...procs].filter(([, p]) => p.cmd.includes(`--user-data-dir=${profile}`) && !p.cmd.includes("--type=")).map(([pid]) => pid),
+  );
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const [pid, p] of procs) {
+      if (!family.has(pid) && family.has(p.ppid)) {
+        family.add(pid);
+        grew = true;
+      }
+    }
+  }
+  return family;
 }

@@ -256,34 +256,40 @@ class Group {
   }
 
   /**
-   * Waits until no open tab lists any of `ids` live; returns, per id, the time the last tab
-   * stopped listing it. Fails naming the tabs that still list some.
+   * WebRTC connections the open tabs have opened so far, summed over the tabs: how many
+   * failed or were refused, how many were probes or heal attempts, and related counters.
    */
-  /** WebRTC connections the open tabs have opened so far, and how many were refused. */
   async dials() {
     const all = await Promise.all(
       this.tabs.map((t) => t.page.evaluate(() => {
         const s = window.rumorRoom?.stats();
-        return s ? { dials: s.dials, refused: s.neighborRefusals, timeouts: s.neighborTimeouts, farewells: s.farewells,
+        return s ? { dials: s.dials, failed: s.dialFailures, noWelcome: s.welcomeTimeouts, probes: s.probeDials, heals: s.healDials,
+          refused: s.neighborRefusals, timeouts: s.neighborTimeouts, stalls: s.stalls, farewells: s.farewells,
           snapshots: s.snapshotRecords } : null;
       }).catch(() => null)),
     );
     const got = all.filter(Boolean);
     const sum = (k) => got.reduce((a, x) => a + x[k], 0);
-    return { tabs: got.length, dials: sum("dials"), refused: sum("refused"), timeouts: sum("timeouts"), farewells: sum("farewells"),
-      snapshots: sum("snapshots"), withSnapshot: got.filter((x) => x.snapshots > 0).length };
+    const d = { tabs: got.length, withSnapshot: got.filter((x) => x.snapshots > 0).length };
+    for (const k of ["dials", "failed", "noWelcome", "probes", "heals", "refused", "timeouts", "stalls", "farewells", "snapshots"]) d[k] = sum(k);
+    return d;
   }
 
   /** Prints `dials()` per tab; returns it. */
   async noteDials(when) {
     const d = await this.dials();
     const per = (k) => (d.tabs ? (d[k] / d.tabs).toFixed(1) : "-");
-    note(`connections opened ${when}: ${per("dials")} per tab, ${per("refused")} of them refused; ` +
-      `neighbors dropped for silence: ${per("timeouts")} per tab (${d.tabs} tabs); ` +
+    note(`connections opened ${when}: ${per("dials")} per tab, ${per("refused")} of them refused, ` +
+      `${per("failed")} failed or timed out (${per("noWelcome")} after connecting), ${per("probes")} probes, ${per("heals")} heal attempts; ` +
+      `neighbors dropped for silence: ${per("timeouts")} per tab, stalls ${per("stalls")}, farewells ${per("farewells")} (${d.tabs} tabs); ` +
       `member records taken from snapshots through the server: ${per("snapshots")} per tab`);
     return d;
   }
 
+  /**
+   * Waits until no open tab lists any of `ids` live; returns, per id, the time the last tab
+   * stopped listing it. Fails naming the tabs that still list some.
+   */
   async waitGone(ids, timeout) {
     const results = await Promise.allSettled(
       this.tabs.map((t) =>
@@ -702,8 +708,15 @@ async function benchRun(n) {
     }
     const d = await group.noteDials("while joining");
     if (d.tabs) {
-      result.dials_per_tab = Math.round((d.dials / d.tabs) * 10) / 10;
-      result.refused_dials_per_tab = Math.round((d.refused / d.tabs) * 10) / 10;
+      const per = (k) => Math.round((d[k] / d.tabs) * 10) / 10;
+      result.dials_per_tab = per("dials");
+      result.refused_dials_per_tab = per("refused");
+      result.failed_dials_per_tab = per("failed");
+      result.unwelcomed_dials_per_tab = per("noWelcome");
+      result.probe_dials_per_tab = per("probes");
+      result.heal_dials_per_tab = per("heals");
+      result.silence_drops_per_tab = per("timeouts");
+      result.stalls_per_tab = per("stalls");
     }
     const mem = chromiumMemory(browser.profile);
     const perTab = (kb) => Math.round((kb / 1024 / group.tabs.length) * 10) / 10;

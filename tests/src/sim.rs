@@ -209,6 +209,8 @@ struct Slot<P> {
     timer: Option<(u64, u64)>,
     generation: u64,
     stall_until: u64,
+    /// Messages to this node wait until then (a process starved of CPU).
+    frozen_until: u64,
 }
 
 /// The simulation: nodes, the network between them, and the event queue.
@@ -292,6 +294,7 @@ impl<P: Peer> Sim<P> {
             timer: None,
             generation: 0,
             stall_until: 0,
+            frozen_until: 0,
         });
         self.partition.push(0);
         self.traffic.push(Traffic::default());
@@ -379,6 +382,14 @@ impl<P: Peer> Sim<P> {
         self.nodes[idx].stall_until = until;
         self.nodes[idx].timer = None;
         self.rearm(idx);
+    }
+
+    /// Makes node `idx` do nothing until `until`: its timers wait, and so do the messages
+    /// sent to it (taken in, in order, when it thaws), as with a browser tab starved of CPU
+    /// on a loaded machine. Its connections stay open.
+    pub fn freeze(&mut self, idx: Idx, until: u64) {
+        self.nodes[idx].frozen_until = until;
+        self.stall(idx, until);
     }
 
     /// The fixed one-way latency between two nodes.
@@ -646,6 +657,13 @@ impl<P: Peer> Sim<P> {
     }
 
     fn process(&mut self, ev: Ev) {
+        if let Ev::Deliver { to, .. } | Ev::Datagram { to, .. } = &ev {
+            let until = self.nodes[*to].frozen_until;
+            if self.now < until {
+                self.push(until, ev);
+                return;
+            }
+        }
         match ev {
             Ev::Deliver {
                 from,

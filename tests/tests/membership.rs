@@ -249,6 +249,60 @@ fn restarted_node_with_same_identity_rejoins() {
     );
 }
 
+/// A node starved of CPU again and again (a tab on an overloaded machine): it freezes for
+/// 1.2 s every 4 s, silences its neighbors sit out (with the gap between pings, under
+/// `neighbor_timeout`, 2.5 s), then once for 2.2 s. Neighbors that saw it keep long
+/// silences add the longest to the timeout, so the longer one costs no link and no accusation; with
+/// the timeout fixed at 2.5 s (`neighbor_timeout_max` = `neighbor_timeout`) the same run
+/// drops and suspects it.
+#[test]
+fn a_node_that_keeps_going_silent_is_given_longer_before_it_is_dropped() {
+    let run = |adaptive: bool| {
+        let mut config = Config::default();
+        if !adaptive {
+            config.membership.neighbor_timeout_max = config.membership.neighbor_timeout;
+        }
+        let mut w = World::new(seed_from_env(19), NetConfig::default(), config);
+        grow(&mut w, 20, 20);
+        w.run_until_ok(250, 60_000, World::check_converged).unwrap();
+        let start = w.sim.now();
+        for k in 0..6 {
+            let at = start + k * 4_000;
+            w.sim.run_until(at);
+            w.sim.freeze(9, at + 1_200);
+        }
+        let at = start + 24_000;
+        w.sim.run_until(at);
+        w.sim.freeze(9, at + 2_200);
+        w.sim.run_for(15_000);
+        let accused = w
+            .sim
+            .observations
+            .iter()
+            .filter(|o| {
+                o.time >= start && o.subject == 9 && matches!(o.seen, Seen::Suspect | Seen::Failed)
+            })
+            .count();
+        let drops: u64 = (0..20)
+            .filter(|&i| i != 9)
+            .map(|i| w.node(i).stats().neighbor_timeouts)
+            .sum();
+        w.run_until_ok(250, 30_000, World::check_converged).unwrap();
+        (accused, drops)
+    };
+    let (accused, drops) = run(false);
+    eprintln!("fixed timeout: {drops} neighbors dropped, {accused} accusations of the slow node");
+    assert!(
+        drops > 0 && accused > 0,
+        "the scenario must hurt a fixed timeout"
+    );
+    let (accused, drops) = run(true);
+    eprintln!(
+        "adaptive timeout: {drops} neighbors dropped, {accused} accusations of the slow node"
+    );
+    assert_eq!((accused, drops), (0, 0));
+}
+
 #[test]
 fn a_stalled_node_accuses_no_one() {
     let mut w = World::new(seed_from_env(18), NetConfig::default(), Config::default());

@@ -36,6 +36,30 @@ fn ten_nodes_converge_update_leave_and_crash() {
         .unwrap();
     eprintln!("crash known by all after {t} ms");
     w.check_converged().unwrap();
+
+    // Every survivor tries to reach the failed member once per `heal_interval` (15 s), in
+    // case the failure was a partition; those dials fail and are counted as such.
+    let sum = |w: &World, f: fn(&rumor_core::Stats) -> u64| -> u64 {
+        (0..10)
+            .filter(|i| ![4, 5].contains(i))
+            .map(|i| f(w.node(i).stats()))
+            .sum()
+    };
+    let (heals, failures) = (sum(&w, |s| s.heal_dials), sum(&w, |s| s.dial_failures));
+    w.sim.run_for(40_000);
+    let heals = sum(&w, |s| s.heal_dials) - heals;
+    w.sim.run_for(5_000); // the last attempts fail too
+    let failures = sum(&w, |s| s.dial_failures) - failures;
+    eprintln!("{heals} heal attempts and {failures} failed dials in 40 s after the crash");
+    assert!(
+        heals >= 8,
+        "each of the 8 survivors tries to heal: {heals} attempts"
+    );
+    assert!(
+        failures >= heals,
+        "{failures} failed dials for {heals} heal attempts"
+    );
+    w.check_converged().unwrap();
 }
 
 /// A member whose goodbye never leaves it (a closing browser tab killed before its data

@@ -710,10 +710,15 @@ impl Room {
             delivered: f64,
             decode_errors: f64,
             dials: f64,
+            dial_failures: f64,
+            welcome_timeouts: f64,
+            probe_dials: f64,
+            heal_dials: f64,
             neighbor_refusals: f64,
             neighbor_timeouts: f64,
             farewells: f64,
             snapshot_records: f64,
+            stalls: f64,
         }
         let signaling = self.inner.signaling.state();
         let stats = self.inner.driver.with(|s| {
@@ -742,10 +747,15 @@ impl Room {
                 delivered: st.messages_delivered as f64,
                 decode_errors: st.decode_errors as f64,
                 dials: st.dials as f64,
+                dial_failures: st.dial_failures as f64,
+                welcome_timeouts: st.welcome_timeouts as f64,
+                probe_dials: st.probe_dials as f64,
+                heal_dials: st.heal_dials as f64,
                 neighbor_refusals: st.neighbor_refusals as f64,
                 neighbor_timeouts: st.neighbor_timeouts as f64,
                 farewells: st.farewells as f64,
                 snapshot_records: st.snapshot_records as f64,
+                stalls: st.stalls as f64,
             }
         });
         to_js(&stats).unchecked_into()

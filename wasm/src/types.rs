@@ -89,6 +89,14 @@ export interface RoomStats {
   decodeErrors: number;
   /** WebRTC connections this page opened (each a whole handshake). */
   dials: number;
+  /** Of those, dials that failed, timed out or closed before the other side answered. */
+  dialFailures: number;
+  /** Of those, connections that opened but brought no answer to this page's hello. */
+  welcomeTimeouts: number;
+  /** Of the dials, probes of members a failed neighbor had been watching. */
+  probeDials: number;
+  /** Of the dials, attempts to reach a member declared failed (to heal a split group). */
+  healDials: number;
   /** Of those, neighbor requests the other side refused (a handshake for nothing). */
   neighborRefusals: number;
   /** Neighbors this page dropped (and suspected) because they fell silent. */
@@ -98,6 +106,9 @@ export interface RoomStats {
   /** Member records this page learned from snapshots sent through the signaling server
    * when it joined (before its first connection was up). */
   snapshotRecords: number;
+  /** Times this page found its own timers late by seconds (a busy or hidden tab) and
+   * gave its neighbors a fresh timeout instead of suspecting them. */
+  stalls: number;
 }
 
 export interface Room {

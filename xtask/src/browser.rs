@@ -350,10 +350,10 @@ pub fn run_tabs_step() -> Result<()> {
     run_tabs_tests(12)
 }
 
-/// The browser figures of `cargo xtask bench`: `tests/js/tabs.mjs --bench 30,100` against a
-/// release rumor-signal; writes target/bench/e2e.json. Call after building the npm package
-/// (`wasm::build`).
-pub fn run_e2e_bench() -> Result<()> {
+/// The browser figures of `cargo xtask bench`: `tests/js/tabs.mjs --bench TABS` (tab counts
+/// separated by commas, `30,100` for the full bench) against a release rumor-signal; writes
+/// target/bench/e2e.json. Call after building the npm package (`wasm::build`).
+pub fn run_e2e_bench(tabs: &str) -> Result<()> {
     for p in [Prereq::Chromium, Prereq::Node] {
         println!("==> ensure {}", p.describe());
         p.ensure()?;
@@ -363,9 +363,28 @@ pub fn run_e2e_bench() -> Result<()> {
     npm_ci(false)?;
     let out = root.join("target/bench/e2e.json");
     let out = out.to_string_lossy();
-    let status = run_node(&["tabs.mjs", "--bench", "30,100", "--out", &out], &bin)?;
+    let status = run_node(&["tabs.mjs", "--bench", tabs, "--out", &out], &bin)?;
     if !status.success() {
         bail!("the browser bench (tests/js/tabs.mjs --bench) failed ({status})");
+    }
+    Ok(())
+}
+
+/// `cargo xtask bench idle`: `tests/js/idle.mjs` (where idle tabs of the demo page and of a
+/// bare page spend their CPU) with `args`, against a release rumor-signal; writes
+/// target/bench/idle.json. Call after building the npm package (`wasm::build`).
+pub fn run_idle_bench(args: &[String]) -> Result<()> {
+    for p in [Prereq::Chromium, Prereq::Node] {
+        println!("==> ensure {}", p.describe());
+        p.ensure()?;
+    }
+    let bin = build_server(true)?;
+    npm_ci(false)?;
+    let mut node_args = vec!["idle.mjs"];
+    node_args.extend(args.iter().map(String::as_str));
+    let status = run_node(&node_args, &bin)?;
+    if !status.success() {
+        bail!("tests/js/idle.mjs failed ({status})");
     }
     Ok(())
 }

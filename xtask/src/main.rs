@@ -3,8 +3,9 @@
 //! - `cargo xtask test`: every check CI runs (`.ci/run` calls exactly this).
 //! - `cargo xtask bench`: the benchmark binary in `rumor-tests`, the signaling server's,
 //!   the npm package's size, then the browser figures (many tabs of the demo page);
-//!   `cargo xtask bench e2e` runs only the browser figures, other arguments only the
-//!   simulator benchmarks they select.
+//!   `cargo xtask bench e2e [TABS...]` runs only the browser figures (30 and 100 tabs, or
+//!   the counts given), `cargo xtask bench idle` where idle tabs spend their CPU
+//!   (tests/js/idle.mjs), other arguments only the simulator benchmarks they select.
 //! - `cargo xtask demo`: builds the npm package and rumor-signal, serves the demo page.
 //! - `cargo xtask wasm`: the npm package in `wasm/pkg/` (sizes in target/bench/wasm.json).
 //! - `cargo xtask tabs`: the many-tab tests of the demo page (tests/js/tabs.mjs) with 30
@@ -43,10 +44,12 @@ enum Command {
         #[arg(long)]
         only: Option<String>,
     },
-    /// Run the benchmarks (writes target/bench/*.json). `cargo xtask bench e2e` runs only
-    /// the browser figures (target/bench/e2e.json); other arguments go to the simulator
-    /// bench binary and run only what they select (`broadcast`, `membership`, `--n N`,
-    /// `--rumor-only`, `--seed N`).
+    /// Run the benchmarks (writes target/bench/*.json). `cargo xtask bench e2e [TABS...]`
+    /// runs only the browser figures (target/bench/e2e.json; 30 and 100 tabs unless tab
+    /// counts follow); `cargo xtask bench idle [--tabs N] [--page demo,bare]` where idle
+    /// tabs spend their CPU (target/bench/idle.json, not part of the full bench); other
+    /// arguments go to the simulator bench binary and run only what they select
+    /// (`broadcast`, `membership`, `--n N`, `--rumor-only`, `--seed N`).
     Bench {
         /// Arguments passed unchanged to `rumor-tests`' `bench` binary (or `e2e`).
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -90,13 +93,33 @@ fn main() -> ExitCode {
 /// `cargo xtask bench`: run the bench binaries (rumor-tests' `bench`, then rumor-signal's
 /// `signal-bench`) in release mode, then build the npm package to record its size
 /// (target/bench/wasm.json), then the browser figures: 30 and 100 tabs of the demo page
-/// (target/bench/e2e.json); forward the exit status. `bench e2e`: the browser figures only;
+/// (target/bench/e2e.json); forward the exit status. `bench e2e [TABS...]`: the browser
+/// figures only (with the tab counts given, 30 and 100 by default); `bench idle [ARGS]`:
+/// tests/js/idle.mjs with ARGS (where idle tabs spend their CPU);
 /// with any other arguments (a selection such as `broadcast --n 1000`), only the simulator
 /// benchmarks they select.
 fn bench(args: &[String]) -> anyhow::Result<ExitCode> {
-    if args == ["e2e"] {
+    if args.first().is_some_and(|a| a == "idle") {
         wasm::build()?;
-        browser::run_e2e_bench()?;
+        browser::run_idle_bench(&args[1..])?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if args.first().is_some_and(|a| a == "e2e") {
+        let tabs = match &args[1..] {
+            [] => "30,100".to_string(),
+            counts => {
+                for c in counts {
+                    if !c.parse::<u32>().is_ok_and(|n| n > 0) {
+                        anyhow::bail!(
+                            "`bench e2e` takes tab counts (such as `bench e2e 100`), not {c:?}"
+                        );
+                    }
+                }
+                counts.join(",")
+            }
+        };
+        wasm::build()?;
+        browser::run_e2e_bench(&tabs)?;
         return Ok(ExitCode::SUCCESS);
     }
     let mut command = cmd::cargo();
@@ -129,7 +152,7 @@ fn bench(args: &[String]) -> anyhow::Result<ExitCode> {
         // The npm package's size (target/bench/wasm.json).
         wasm::build()?;
         // Many tabs of the demo page in headless Chromium (target/bench/e2e.json).
-        browser::run_e2e_bench()?;
+        browser::run_e2e_bench("30,100")?;
         return Ok(ExitCode::SUCCESS);
     }
     Ok(exit_code(status))

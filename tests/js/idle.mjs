@@ -1,0 +1,155 @@
+// Where an idle tab's CPU goes: figures for tuning, not a test (`cargo xtask test` does not
+// run it).
+//
+// `node idle.mjs [--tabs 20] [--seconds 20] [--page demo,bare]`: for each page kind, a fresh
+// rumor-signal and headless Chromium; `--tabs` tabs join one room one after another (each
+// waits until its node lists the whole group); after 10 s of quiet, the CPU time of every
+// Chromium process is read from /proc over `--seconds` seconds, and one tab's main thread is
+// sampled with the DevTools profiler over the same window. `demo` is the demo page (www/),
+// `bare` a page that only joins through the npm package (tests/js/www/e2e.html) and shows
+// nothing, so the two side by side tell the page's share from the protocol's.
+// Writes target/bench/idle.json.
+//
+// Environment: see harness.mjs (RUMOR_SIGNAL_BIN, RUMOR_PKG_DIR, RUMOR_TEST_IP, CHROMIUM).
+import { mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { dirname, join as pathJoin } from "node:path";
+import { parseArgs } from "node:util";
+import { browserFamily } from "./figures.mjs";
+import { cleanupAll, launchBrowser, repoRoot, startServer } from "./harness.mjs";
+
+const { values: opts } = parseArgs({
+  options: {
+    tabs: { type: "string", default: "20" },
+    seconds: { type: "string", default: "20" },
+    page: { type: "string", default: "demo,bare" },
+    out: { type: "string", default: pathJoin(repoRoot, "target/bench/idle.json") },
+  },
+});
+const ROOM = "idle";
+const TICKS_PER_S = 100; // USER_HZ: /proc/<pid>/stat counts CPU time in these
+const started = Date.now();
+const note = (msg) => console.log(`    [${((Date.now() - started) / 1000).toFixed(1)} s] ${msg}`);
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** CPU ticks (user + system) and kind of every process of the browser whose profile is `profile`. */
+function cpuByProcess(profile) {
+  const procs = new Map();
+  for (const name of readdirSync("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, "utf8");
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      const cmd = readFileSync(`/proc/${name}/cmdline`, "utf8").replaceAll("\0", " ");
+      procs.set(Number(name), { ppid: Number(fields[1]), ticks: Number(fields[11]) + Number(fields[12]), cmd });
+    } catch {
+      // the process ended meanwhile
+    }
+  }
+  const out = new Map();
+  for (const pid of browserFamily(procs, profile)) {
+    const p = procs.get(pid);
+    const kind = /--type=([a-z-]+)/.exec(p.cmd)?.[1] ?? "browser";
+    const sub = /--utility-sub-type=([a-zA-Z.]+)/.exec(p.cmd)?.[1];
+    out.set(pid, { kind: sub ? `${kind}:${sub.split(".")[0]}` : kind, ticks: p.ticks });
+  }
+  return out;
+}
+
+/** Sums a DevTools CPU profile's self time (ms) by category. */
+function profileShares(profile) {
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const selfMs = new Map();
+  const dt = profile.timeDeltas;
+  for (let i = 0; i < profile.samples.length; i++) {
+    const ms = (dt[i + 1] ?? 0) / 1000;
+    const f = byId.get(profile.samples[i]).callFrame;
+    let cat;
+    if (f.functionName.startsWith("(")) cat = f.functionName; // (idle), (program), (garbage collector)
+    else if (f.url.endsWith(".wasm") || /^(\$|wasm-function)/.test(f.functionName)) cat = "wasm";
+    else if (f.url.includes("/pkg/")) cat = "package JS glue";
+    else if (f.url.includes("app.js")) cat = `app.js ${f.functionName || "(anonymous)"}`;
+    else cat = f.url ? `other JS (${f.url.split("/").pop()})` : `native ${f.functionName}`;
+    selfMs.set(cat, (selfMs.get(cat) ?? 0) + ms);
+  }
+  return [...selfMs].sort((a, b) => b[1] - a[1]).map(([cat, ms]) => ({ cat, ms: Math.round(ms) }));
+}
+
+async function run(kind, tabs, seconds) {
+  console.log(`==> idle: ${tabs} tabs of the ${kind} page`);
+  const server = startServer({ wwwDir: kind === "demo" ? pathJoin(repoRoot, "www") : pathJoin(repoRoot, "tests/js/www") });
+  const addr = await server.addr;
+  const browser = await launchBrowser({ prefix: "rumor-idle-" });
+  const pages = [];
+  try {
+    for (let i = 0; i < tabs; i++) {
+      const page = await browser.context.newPage();
+      if (kind === "demo") {
+        await page.goto(`http://${addr}/#${ROOM}`);
+      } else {
+        await page.goto(`http://${addr}/e2e.html`);
+        await page.waitForFunction(() => window.rumorReady);
+        await page.evaluate(async ({ url, room, name }) => {
+          window.rumorRoom = await window.Rumor.join({ url, room, meta: { name }, iceServers: [] });
+        }, { url: `ws://${addr}/ws`, room: ROOM, name: `tab ${i}` });
+      }
+      pages.push(page);
+      // Each tab waits until its node lists the whole group (the tabs so far and the seed).
+      await page
+        .waitForFunction((n) => window.rumorRoom?.stats().members >= n, i + 2, { timeout: 30000, polling: 100 })
+        .catch(() => note(`tab ${i} did not list ${i + 2} members within 30 s`));
+    }
+    note(`${tabs} tabs open; 10 s of quiet`);
+    await sleep(10000);
+    const cdp = await browser.context.newCDPSession(pages[0]);
+    await cdp.send("Profiler.enable");
+    await cdp.send("Profiler.setSamplingInterval", { interval: 1000 });
+    await cdp.send("Profiler.start");
+    const before = cpuByProcess(browser.profile);
+    const t0 = Date.now();
+    await sleep(seconds * 1000);
+    const after = cpuByProcess(browser.profile);
+    const wall = (Date.now() - t0) / 1000;
+    const { profile } = await cdp.send("Profiler.stop");
+    const byKind = {};
+    for (const [pid, p] of after) {
+      const used = (p.ticks - (before.get(pid)?.ticks ?? p.ticks)) / TICKS_PER_S;
+      byKind[p.kind] ??= { processes: 0, cpu_s: 0 };
+      byKind[p.kind].processes += 1;
+      byKind[p.kind].cpu_s += used;
+    }
+    const renderer = byKind.renderer ?? { processes: 0, cpu_s: 0 };
+    const stats = await Promise.all(pages.map((p) => p.evaluate(() => window.rumorRoom?.stats()).catch(() => null)));
+    const members = stats.filter(Boolean).map((s) => s.members);
+    const msgs = stats.filter(Boolean).reduce((a, s) => a + s.messagesIn, 0);
+    const result = {
+      page: kind,
+      tabs,
+      seconds: wall,
+      // All renderers' CPU over the tabs (a few renderers more than tabs exist, near idle).
+      renderer_cpu_percent_per_tab: Math.round((renderer.cpu_s / wall / tabs) * 1000) / 10,
+      cpu_percent_by_process_kind: Object.fromEntries(Object.entries(byKind).map(([k, v]) => [k, Math.round((v.cpu_s / wall) * 1000) / 10])),
+      members_listed_min: Math.min(...members),
+      messages_in_per_tab: Math.round(msgs / Math.max(1, members.length)),
+      one_tab_profile_ms: profileShares(profile).slice(0, 15),
+    };
+    note(`renderer CPU per tab: ${result.renderer_cpu_percent_per_tab}% of one core; by process kind (% of one core): ${JSON.stringify(result.cpu_percent_by_process_kind)}`);
+    note(`one tab's main thread over ${wall.toFixed(0)} s (self ms): ${result.one_tab_profile_ms.map((x) => `${x.cat} ${x.ms}`).join("; ")}`);
+    return result;
+  } finally {
+    await browser.close();
+    await server.stop();
+  }
+}
+
+const results = [];
+try {
+  for (const kind of opts.page.split(",")) {
+    if (kind !== "demo" && kind !== "bare") throw new Error(`--page takes demo and/or bare, not ${kind}`);
+    results.push(await run(kind, Number(opts.tabs), Number(opts.seconds)));
+  }
+  mkdirSync(dirname(opts.out), { recursive: true });
+  writeFileSync(opts.out, JSON.stringify(results, null, 2) + "\n");
+  console.log(`wrote ${opts.out}`);
+} finally {
+  await cleanupAll();
+}
