@@ -90,18 +90,8 @@ impl Node {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Config, Identity, MemberState};
-
-    fn node(secret: u8) -> Node {
-        let mut n = Node::new(
-            Identity::from_secret([secret; 32]),
-            Config::default(),
-            secret.into(),
-            Instant::ZERO,
-        );
-        n.join(vec![], Instant::ZERO);
-        n
-    }
+    use crate::node::joined_test_node as node;
+    use crate::MemberState;
 
     #[test]
     fn a_farewell_made_in_advance_is_the_one_leave_sends() {

@@ -676,3 +676,17 @@ fn next_period(last: Instant, period: Duration, now: Instant) -> Instant {
         now + period
     }
 }
+
+/// For unit tests: a node with the identity made from `secret` (also its seed), default
+/// config, joined at time zero with no seeds (the first member of its own group).
+#[cfg(test)]
+pub(crate) fn joined_test_node(secret: u8) -> Node {
+    let mut n = Node::new(
+        crate::Identity::from_secret([secret; 32]),
+        Config::default(),
+        secret.into(),
+        Instant::ZERO,
+    );
+    n.join(alloc::vec![], Instant::ZERO);
+    n
+}

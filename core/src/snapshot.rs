@@ -22,9 +22,6 @@ use crate::record::{batches, encoded_len, Claim};
 use crate::time::Instant;
 use crate::wire::{self, Message};
 
-/// Room kept in each snapshot message for framing and the enum tag.
-const FRAME_SLACK: usize = 64;
-
 impl Node {
     /// The live members' records (this node's own included), as at most `max_messages`
     /// wire messages of at most `Limits::max_message_size` bytes each, for `newcomer` to
@@ -43,13 +40,7 @@ impl Node {
             .filter(|e| e.claim == Claim::Alive)
             .cloned()
             .collect();
-        let budget = self
-            .config
-            .limits
-            .max_message_size
-            .saturating_sub(FRAME_SLACK)
-            .max(FRAME_SLACK);
-        batches(entries, budget, encoded_len)
+        batches(entries, self.update_budget(), encoded_len)
             .into_iter()
             .take(max_messages)
             .map(|entries| wire::encode(&Message::Update { entries }))
@@ -100,22 +91,10 @@ impl Node {
 #[cfg(test)]
 mod tests {
     use alloc::format;
-    use alloc::vec;
 
     use super::*;
+    use crate::node::joined_test_node as node;
     use crate::record::Entry;
-    use crate::{Config, Identity};
-
-    fn node(secret: u8) -> Node {
-        let mut n = Node::new(
-            Identity::from_secret([secret; 32]),
-            Config::default(),
-            secret.into(),
-            Instant::ZERO,
-        );
-        n.join(vec![], Instant::ZERO);
-        n
-    }
 
     /// A node that knows `count` other members, each with a `name` of `name_len` bytes.
     fn contact_with(count: u8, name_len: usize) -> Node {

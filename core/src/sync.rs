@@ -23,6 +23,15 @@ const DIGEST_SIZE: usize = 32 + 10 + 10 + 1;
 const MAX_WANT: usize = 1024;
 
 impl Node {
+    /// Bytes of entries that fit one `Update` message (the frame less room for framing).
+    pub(crate) fn update_budget(&self) -> usize {
+        self.config
+            .limits
+            .max_message_size
+            .saturating_sub(FRAME_SLACK)
+            .max(FRAME_SLACK)
+    }
+
     /// Merges one entry that arrived from `from` (or was produced here when `None`).
     pub(crate) fn ingest(&mut self, entry: Entry, from: Option<PeerId>, now: Instant) {
         if entry.signed.check_limits(&self.config.limits).is_err() {
@@ -119,12 +128,7 @@ impl Node {
         }
         let push = core::mem::take(&mut self.push);
         let neighbors = self.neighbors();
-        let budget = self
-            .config
-            .limits
-            .max_message_size
-            .saturating_sub(FRAME_SLACK)
-            .max(FRAME_SLACK);
+        let budget = self.update_budget();
         for n in neighbors {
             let entries: Vec<Entry> = push
                 .iter()
@@ -285,12 +289,7 @@ impl Node {
         if !matches!(self.links.get(&to), Some(Link::Active(_))) {
             return;
         }
-        let budget = self
-            .config
-            .limits
-            .max_message_size
-            .saturating_sub(FRAME_SLACK)
-            .max(FRAME_SLACK);
+        let budget = self.update_budget();
         let want_per_message = budget / 33;
         for batch in batches(give, budget, encoded_len) {
             self.transmit(
