@@ -263,7 +263,8 @@ class Group {
     const all = await Promise.all(
       this.tabs.map((t) => t.page.evaluate(() => {
         const s = window.rumorRoom?.stats();
-        return s ? { dials: s.dials, failed: s.dialFailures, noWelcome: s.welcomeTimeouts, probes: s.probeDials, heals: s.healDials,
+        return s ? { dials: s.dials, failed: s.dialFailures, noWelcome: s.welcomeTimeouts, unanswered: s.dialsUnanswered,
+          unopened: s.dialsUnopened, closedEarly: s.dialsClosed, probes: s.probeDials, heals: s.healDials,
           refused: s.neighborRefusals, timeouts: s.neighborTimeouts, stalls: s.stalls, farewells: s.farewells,
           snapshots: s.snapshotRecords } : null;
       }).catch(() => null)),
@@ -271,7 +272,7 @@ class Group {
     const got = all.filter(Boolean);
     const sum = (k) => got.reduce((a, x) => a + x[k], 0);
     const d = { tabs: got.length, withSnapshot: got.filter((x) => x.snapshots > 0).length };
-    for (const k of ["dials", "failed", "noWelcome", "probes", "heals", "refused", "timeouts", "stalls", "farewells", "snapshots"]) d[k] = sum(k);
+    for (const k of ["dials", "failed", "noWelcome", "unanswered", "unopened", "closedEarly", "probes", "heals", "refused", "timeouts", "stalls", "farewells", "snapshots"]) d[k] = sum(k);
     return d;
   }
 
@@ -280,7 +281,8 @@ class Group {
     const d = await this.dials();
     const per = (k) => (d.tabs ? (d[k] / d.tabs).toFixed(1) : "-");
     note(`connections opened ${when}: ${per("dials")} per tab, ${per("refused")} of them refused, ` +
-      `${per("failed")} failed or timed out (${per("noWelcome")} after connecting), ${per("probes")} probes, ${per("heals")} heal attempts; ` +
+      `${per("failed")} failed or timed out (no WebRTC answer ${per("unanswered")}, answered but not open ${per("unopened")}, ` +
+      `closed before open ${per("closedEarly")}, no Welcome after connecting ${per("noWelcome")}), ${per("probes")} probes, ${per("heals")} heal attempts; ` +
       `neighbors dropped for silence: ${per("timeouts")} per tab, stalls ${per("stalls")}, farewells ${per("farewells")} (${d.tabs} tabs); ` +
       `member records taken from snapshots through the server: ${per("snapshots")} per tab`);
     return d;
@@ -713,6 +715,9 @@ async function benchRun(n) {
       result.refused_dials_per_tab = per("refused");
       result.failed_dials_per_tab = per("failed");
       result.unwelcomed_dials_per_tab = per("noWelcome");
+      result.unanswered_dials_per_tab = per("unanswered");
+      result.unopened_dials_per_tab = per("unopened");
+      result.closed_early_dials_per_tab = per("closedEarly");
       result.probe_dials_per_tab = per("probes");
       result.heal_dials_per_tab = per("heals");
       result.silence_drops_per_tab = per("timeouts");

@@ -712,6 +712,9 @@ impl Room {
             dials: f64,
             dial_failures: f64,
             welcome_timeouts: f64,
+            dials_unanswered: f64,
+            dials_unopened: f64,
+            dials_closed: f64,
             probe_dials: f64,
             heal_dials: f64,
             neighbor_refusals: f64,
@@ -723,6 +726,7 @@ impl Room {
         let signaling = self.inner.signaling.state();
         let stats = self.inner.driver.with(|s| {
             let c = s.conn_counts();
+            let f = s.attempt_failures();
             let st = s.node().stats().clone();
             let members = s
                 .node()
@@ -749,6 +753,9 @@ impl Room {
                 dials: st.dials as f64,
                 dial_failures: st.dial_failures as f64,
                 welcome_timeouts: st.welcome_timeouts as f64,
+                dials_unanswered: f.unanswered as f64,
+                dials_unopened: f.unopened as f64,
+                dials_closed: f.closed as f64,
                 probe_dials: st.probe_dials as f64,
                 heal_dials: st.heal_dials as f64,
                 neighbor_refusals: st.neighbor_refusals as f64,

@@ -91,6 +91,18 @@ pub struct ConnCounts {
     pub closing: usize,
 }
 
+/// How the connection attempts the node asked for ended without opening (totals).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AttemptFailures {
+    /// No answer came within the dial timeout (the offer or the answer was lost or late).
+    pub unanswered: u64,
+    /// Answered, but the channel did not open within the dial timeout (ICE, DTLS or SCTP
+    /// did not finish).
+    pub unopened: u64,
+    /// The connection closed or failed before its channel opened.
+    pub closed: u64,
+}
+
 /// Handle to a running driver (cheap to clone).
 #[derive(Clone)]
 pub struct Driver {
@@ -120,6 +132,7 @@ struct Inner {
     will_of: Option<(u64, u64)>,
     /// When (`sys::now_ms()`) that farewell was handed over; renewals wait `WILL_RENEW_MS`.
     will_at: f64,
+    failures: AttemptFailures,
 }
 
 impl Driver {
@@ -157,6 +170,7 @@ impl Driver {
                 will_sink: None,
                 will_of: None,
                 will_at: 0.0,
+                failures: AttemptFailures::default(),
             })
         });
         Driver { inner }
@@ -255,6 +269,11 @@ impl DriverState<'_> {
             connecting: self.inner.conns.len() - open,
             closing: self.inner.closing.len(),
         }
+    }
+
+    /// How the node's connection attempts that never opened ended.
+    pub fn attempt_failures(&self) -> AttemptFailures {
+        self.inner.failures
     }
 
     /// True once [`Driver::stop`] ran.
@@ -481,7 +500,12 @@ impl Inner {
                 // An Err means the node refused the bytes and changed nothing.
                 let _ = self.node.handle_message(peer, &bytes, now);
             }
-            ConnEvent::Closed => self.drop_conn(peer),
+            ConnEvent::Closed => {
+                if !c.open && c.dialed {
+                    self.failures.closed += 1;
+                }
+                self.drop_conn(peer)
+            }
         }
     }
 
@@ -489,13 +513,18 @@ impl Inner {
         let now = self.now();
         self.node.handle_timeout(now);
         let ms = now.as_millis();
-        let expired: Vec<PeerId> = self
+        let expired: Vec<(PeerId, bool, bool)> = self
             .conns
             .iter()
             .filter(|(_, c)| !c.open && c.deadline <= ms)
-            .map(|(p, _)| *p)
+            .map(|(p, c)| (*p, c.dialed, c.answered()))
             .collect();
-        for peer in expired {
+        for (peer, dialed, answered) in expired {
+            match (dialed, answered) {
+                (true, false) => self.failures.unanswered += 1,
+                (true, true) => self.failures.unopened += 1,
+                (false, _) => {}
+            }
             self.drop_conn(peer);
         }
         self.closing.retain(|c| c.deadline > ms);

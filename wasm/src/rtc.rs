@@ -273,6 +273,11 @@ impl Conn {
         }
     }
 
+    /// Whether the other side's description (its answer, for the offerer) was applied.
+    pub fn answered(&self) -> bool {
+        self.remote_set
+    }
+
     /// The remote description is set: adds the queued candidates.
     pub fn remote_set(&mut self) {
         self.remote_set = true;

@@ -93,6 +93,12 @@ export interface RoomStats {
   dialFailures: number;
   /** Of those, connections that opened but brought no answer to this page's hello. */
   welcomeTimeouts: number;
+  /** Of the failed dials, attempts that got no WebRTC answer within the dial timeout. */
+  dialsUnanswered: number;
+  /** Of the failed dials, attempts answered whose channel did not open in time. */
+  dialsUnopened: number;
+  /** Of the failed dials, attempts whose connection closed or failed before opening. */
+  dialsClosed: number;
   /** Of the dials, probes of members a failed neighbor had been watching. */
   probeDials: number;
   /** Of the dials, attempts to reach a member declared failed (to heal a split group). */
