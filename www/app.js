@@ -16,6 +16,10 @@ const members = new Map(); // peerId -> { peerId, meta, topics, state, since, se
 const neighbors = new Set(); // this tab's direct WebRTC neighbors
 const topics = new Set();
 let lastStats = null;
+// How often the page rebuilt its two big parts and handled room events: read by the idle
+// benchmark (tests/js/idle.mjs) and handy in the console.
+const renderCounts = { table: 0, overlay: 0, events: 0 };
+window.rumorDemo = { renderCounts };
 
 // ---- helpers ---------------------------------------------------------------------------
 
@@ -173,6 +177,7 @@ async function join() {
   room = r;
   window.rumorRoom = r; // for the browser console and the end-to-end tests
   document.title = `Rumor · ${roomName} · ${name}`;
+  for (const name of ["join", "update", "leave", "neighbor"]) r.on(name, () => { renderCounts.events += 1; });
   r.on("join", (m) => { upsert(m); requestRender(); });
   r.on("update", ({ member }) => { upsert(member); requestRender(); });
   r.on("leave", ({ peerId, reason }) => {
@@ -277,6 +282,9 @@ function setText(node, text) {
 function render() {
   clearTimeout(renderTimer);
   renderTimer = null;
+  // A hidden tab draws nothing: it catches up when it is shown (visibilitychange below).
+  // With many tabs of the page open, only the one in front pays for drawing.
+  if (document.hidden) return;
   const me = room ? members.get(room.peerId) : null;
   setText($("my-name"), me ? nameOf(me) : $("name").value);
   setText($("my-id"), room ? short(room.peerId) : "–");
@@ -286,22 +294,24 @@ function render() {
   requestOverlay();
 }
 
-// The drawing is rebuilt whole when anything in it changed. While a group forms, members,
-// states and links change many times a second in every tab; rebuilding each time cost a
-// quarter of a tab's CPU with 20 tabs joining one after another on one machine. So it is
-// redrawn at most once per OVERLAY_MS: at once when the last redraw is older, otherwise
-// when that time is up.
+// The drawing changes when anything in it changed. While a group forms, members, states
+// and links change many times a second in every tab; redrawing each time cost a quarter of
+// a tab's CPU with 20 tabs joining one after another on one machine. So it is redrawn at
+// most once per overlayMs(): at once when the last redraw is older, otherwise when that
+// time is up. The pause grows with the group (every member's link changes redraw every
+// tab's drawing, so a larger group changes it more often, and each redraw costs more).
 const OVERLAY_MS = 1000;
-let overlayAt = 0; // when the drawing was last rebuilt (Date.now())
+const overlayMs = () => Math.min(3 * OVERLAY_MS, Math.max(OVERLAY_MS, members.size * 25));
+let overlayAt = 0; // when the drawing was last redrawn (Date.now())
 let overlayTimer = null;
 function requestOverlay() {
-  const wait = overlayAt + OVERLAY_MS - Date.now();
+  const wait = overlayAt + overlayMs() - Date.now();
   if (wait <= 0) {
     renderOverlay();
   } else if (overlayTimer === null) {
     overlayTimer = setTimeout(() => {
       overlayTimer = null;
-      renderOverlay();
+      if (!document.hidden) renderOverlay();
     }, wait);
   }
 }
@@ -330,6 +340,7 @@ function renderMembers() {
     return;
   }
   membersKey = key;
+  renderCounts.table += 1;
   tbody.replaceChildren(...rows.map((m, i) => {
     const gone = m.state === "left" || m.state === "failed";
     // data-* attributes: stable hooks for tests and tools (full id, state, role).
@@ -352,13 +363,14 @@ function svg(tag, attrs, text) {
   return node;
 }
 
-let overlayKey = ""; // what the drawing shows: members, states and links
+let dotsKey = ""; // what the drawing's dots show: members, states and names
+let edgesKey = ""; // what its lines show: the links
 
 function renderOverlay() {
   const root = $("overlay");
   const list = [...members.values()].sort((a, b) => a.peerId.localeCompare(b.peerId));
   if (!list.length) {
-    overlayKey = "";
+    dotsKey = edgesKey = "";
     root.replaceChildren(svg("text", { x: 200, y: 200, "text-anchor": "middle", class: "empty" },
       room ? "waiting for members…" : "not connected"));
     return;
@@ -386,16 +398,33 @@ function renderOverlay() {
     for (const s of (m.meta[NBRS_KEY] ?? "").split(",")) if (byShort.has(s)) add(m.peerId, byShort.get(s), false);
   }
   if (myId) for (const p of neighbors) add(myId, p, true);
-  const key = list.map((m) => `${m.peerId} ${m.state} ${m.self} ${nameOf(m)}`).join("\n") +
-    "\n" + [...edges].map(([k, mine]) => `${k} ${mine}`).sort().join("\n");
-  if (key === overlayKey) return; // nothing moved
-  overlayKey = key;
+  const dKey = list.map((m) => `${m.peerId} ${m.state} ${m.self} ${nameOf(m)}`).join("\n");
+  const eKey = [...edges].map(([k, mine]) => `${k} ${mine}`).sort().join("\n");
+  if (dKey === dotsKey && eKey === edgesKey) return; // nothing moved
   overlayAt = Date.now();
-  const nodes = [];
-  for (const [key, mine] of [...edges].sort((x, y) => x[1] - y[1])) {
-    const [a, b] = key.split("|").map((id) => pos.get(id));
-    nodes.push(svg("line", { x1: a.x, y1: a.y, x2: b.x, y2: b.y, class: `edge ${mine ? "mine" : ""}` }));
+  renderCounts.overlay += 1;
+  // Two layers: the links under the dots. Most changes in a settled group are links (a
+  // member's neighbors changed), which leave the dots as they are.
+  let [linesLayer, dotsLayer] = root.children;
+  if (root.children.length !== 2 || linesLayer.id !== "overlay-links") {
+    linesLayer = svg("g", { id: "overlay-links" });
+    dotsLayer = svg("g", { id: "overlay-dots" });
+    root.replaceChildren(linesLayer, dotsLayer);
+    dotsKey = edgesKey = "";
   }
+  // Dots move when members come or go, and the lines with them.
+  if (eKey !== edgesKey || dKey !== dotsKey) {
+    edgesKey = eKey;
+    const lines = [];
+    for (const [key, mine] of [...edges].sort((x, y) => x[1] - y[1])) {
+      const [a, b] = key.split("|").map((id) => pos.get(id));
+      lines.push(svg("line", { x1: a.x, y1: a.y, x2: b.x, y2: b.y, class: `edge ${mine ? "mine" : ""}` }));
+    }
+    linesLayer.replaceChildren(...lines);
+  }
+  if (dKey === dotsKey) return;
+  dotsKey = dKey;
+  const nodes = [];
   const dotR = n > 60 ? 4 : n > 25 ? 6 : 9;
   for (const m of list) {
     const p = pos.get(m.peerId);
@@ -418,10 +447,11 @@ function renderOverlay() {
     }
     nodes.push(g);
   }
-  root.replaceChildren(...nodes);
+  dotsLayer.replaceChildren(...nodes);
 }
 
 function renderStats() {
+  if (document.hidden) return;
   if (!room) {
     $("stats").replaceChildren();
     return;
@@ -472,4 +502,7 @@ try {
   throw e;
 }
 setInterval(() => { syncFromRoom(); render(); renderStats(); }, 1000);
+document.addEventListener("visibilitychange", () => {
+  if (!document.hidden) { render(); renderStats(); }
+});
 await join();

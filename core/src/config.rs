@@ -56,6 +56,16 @@ pub struct OverlayConfig {
     /// (that member dials it). Without them every attempt dials a random passive peer,
     /// and in a group where most views are full most of those handshakes are refused.
     pub find_slot_walks: bool,
+    /// After its Join is accepted, a node waits this long before asking anyone else to be
+    /// its neighbor: the contact's forward-join walks and the neighbors handed over to it
+    /// (`Evict`) are on their way, and members dialed meanwhile would mostly be full and
+    /// refuse (a handshake for nothing).
+    pub join_fill_delay: Duration,
+    /// A member evicted to make room for a new neighbor is told who it is (`Evict`) and
+    /// dials it, and a contact starts only as many forward-join walks as fill the joiner's
+    /// view that way (docs/protocol.md §3, handover). Off: HyParView's plain eviction and
+    /// a walk to every other neighbor of the contact.
+    pub handover: bool,
 }
 
 impl Default for OverlayConfig {
@@ -78,6 +88,8 @@ impl Default for OverlayConfig {
             fill_backoff_max: Duration::from_secs(60),
             fill_escalate_after: 2,
             find_slot_walks: true,
+            join_fill_delay: Duration::from_secs(2),
+            handover: true,
         }
     }
 }

@@ -137,6 +137,9 @@ pub(crate) struct Timers {
     /// Our last lost neighbor evicted us, or our last Neighbor request was refused (and no
     /// neighbor or dial failed since): filling starts with `FindSlot` walks.
     pub crowded: bool,
+    /// No low-priority Neighbor request before this: our Join was just accepted, and the
+    /// walks it started are still bringing neighbors (`OverlayConfig::join_fill_delay`).
+    pub join_fill: Instant,
 }
 
 /// One member of a Rumor group: overlay, membership and failure detection in one
@@ -203,6 +206,7 @@ impl Node {
             fill_refusals: 0,
             fill_walked: false,
             crowded: false,
+            join_fill: Instant::ZERO,
         };
         let mut node = Node {
             me,
@@ -577,6 +581,7 @@ impl Node {
                     Message::StatePull { data } => self.on_state_pull(from, data),
                     Message::StatePush { data } => self.on_state_push(from, data, now),
                     Message::FindSlot { seeker, ttl } => self.on_find_slot(from, seeker, ttl, now),
+                    Message::Evict { successor } => self.on_evict(from, successor, now),
                     Message::Hello { .. } | Message::Welcome { .. } => {
                         unreachable!("handled above")
                     }

@@ -128,7 +128,13 @@ impl Node {
             let Some(victim) = self.pick(&others) else {
                 break;
             };
-            self.transmit(victim, &Message::Disconnect { leaving: false });
+            self.stats.evictions += 1;
+            let farewell = if self.config.overlay.handover {
+                Message::Evict { successor: peer }
+            } else {
+                Message::Disconnect { leaving: false }
+            };
+            self.transmit(victim, &farewell);
             self.hang_up(victim, now);
             self.add_passive(victim);
         }
@@ -200,13 +206,30 @@ impl Node {
             }
             return;
         }
+        let cap = self.config.overlay.active_view_capacity.max(1);
+        let evicts = self.active_count() >= cap;
         self.add_active(from, now);
         if intent == Intent::Join {
+            // The joiner gets us, the neighbor we evicted for it (handed over by `Evict`),
+            // and two links per walk that ends at a full member (the walk's end and the
+            // neighbor it evicts): as many walks as fill the joiner's view without
+            // overfilling it (assuming its capacity is ours), at least one.
+            let links = 1 + usize::from(evicts);
+            let walks = if self.config.overlay.handover {
+                (cap.saturating_sub(links) / 2).max(1)
+            } else {
+                cap
+            };
             let ttl = self.config.overlay.active_random_walk_length;
-            for n in self.neighbors() {
-                if n != from {
-                    self.transmit(n, &Message::ForwardJoin { joiner: from, ttl });
-                }
+            let mut others: Vec<PeerId> = self
+                .neighbors()
+                .into_iter()
+                .filter(|n| *n != from)
+                .collect();
+            for _ in 0..walks.min(others.len()) {
+                let i = self.random_index(others.len());
+                let n = others.swap_remove(i);
+                self.transmit(n, &Message::ForwardJoin { joiner: from, ttl });
             }
         }
     }
@@ -217,6 +240,9 @@ impl Node {
             return;
         };
         if accepted && intent != Intent::Probe {
+            if intent == Intent::Join {
+                self.timers.join_fill = now + self.config.overlay.join_fill_delay;
+            }
             self.add_active(from, now);
         } else {
             self.hang_up(from, now);
@@ -361,10 +387,32 @@ impl Node {
         }
     }
 
+    /// `from` dropped us to make room for `successor`: as a `Disconnect { leaving: false }`,
+    /// and if we have room and `successor` is not known to be gone (it is typically too new
+    /// for its record to have reached us) nor linked to us, we dial it
+    /// (low priority: it accepts only with room). The link `from` dropped is then split in
+    /// two, through the new member, and nobody is left short of a neighbor.
+    pub(crate) fn on_evict(&mut self, from: PeerId, successor: PeerId, now: Instant) {
+        self.on_disconnect(from, false, now);
+        if successor != self.me
+            && successor != from
+            && !self.links.contains_key(&successor)
+            && self.has_room()
+            && !matches!(
+                self.members.state(&successor),
+                Some(MemberState::Failed | MemberState::Left)
+            )
+        {
+            self.stats.handover_dials += 1;
+            self.dial(successor, Intent::Neighbor { high: false }, now);
+        }
+    }
+
     pub(crate) fn on_disconnect(&mut self, from: PeerId, leaving: bool, now: Instant) {
         self.hang_up(from, now);
         if !leaving {
             // Evicted to make room for someone else: the members around us are full.
+            self.stats.evicted += 1;
             self.timers.crowded = true;
             self.add_passive(from);
         }
@@ -373,6 +421,7 @@ impl Node {
     pub(crate) fn on_disconnected(&mut self, peer: PeerId, now: Instant) {
         match self.links.remove(&peer) {
             Some(Link::Active(n)) => {
+                self.stats.neighbors_lost += 1;
                 self.neighbor_gone(peer);
                 self.neighbor_failed(peer, n.view, now);
             }
@@ -559,7 +608,10 @@ impl Node {
                 continue;
             }
             // Filling a view that has neighbors waits out the pause after refusals.
-            if !free || (self.active_count() > 0 && now < self.timers.fill) {
+            if !free
+                || (self.active_count() > 0
+                    && (now < self.timers.fill || now < self.timers.join_fill))
+            {
                 break;
             }
             // Where the members around us are full (we were evicted or refused), ask over

@@ -43,6 +43,15 @@ pub struct Stats {
     pub heal_dials: u64,
     /// Neighbors dropped and suspected for silence (`neighbor_timeout`).
     pub neighbor_timeouts: u64,
+    /// Neighbors lost because their connection closed or failed (not for silence, not
+    /// by a `Disconnect`): suspected like the silent ones.
+    pub neighbors_lost: u64,
+    /// Neighbors this node dropped (with a `Disconnect`) to make room for a new one.
+    pub evictions: u64,
+    /// Times a neighbor dropped this node to make room for a new one.
+    pub evicted: u64,
+    /// Of the dials, connections to the successor an evicting neighbor named (`Evict`).
+    pub handover_dials: u64,
     /// Neighbor requests the callee refused (in a browser, a handshake for nothing).
     pub neighbor_refusals: u64,
     /// `FindSlot` walks started to find room for this node without dialing blindly.

@@ -209,6 +209,14 @@ pub enum Message {
         /// Hops left.
         ttl: u8,
     },
+    /// The sender drops this connection to make room for `successor`, a new neighbor that
+    /// has room for more: the receiver may connect to it instead (so the link the sender
+    /// dropped is split in two rather than lost). Sent instead of `Disconnect { leaving:
+    /// false }`, just before the hang-up.
+    Evict {
+        /// The neighbor taken in, whom the evicted one may dial.
+        successor: PeerId,
+    },
 }
 
 /// A direct message addressed to one member; relayed hop by hop over the overlay.
@@ -381,6 +389,7 @@ mod tests {
             Message::History {
                 messages: vec![gossip],
             },
+            Message::Evict { successor: id.id() },
             Message::FindSlot {
                 seeker: id.id(),
                 ttl: 6,

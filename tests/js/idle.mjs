@@ -7,12 +7,13 @@
 // Chromium process is read from /proc over `--seconds` seconds, and one tab's main thread is
 // sampled with the DevTools profiler over the same window. `demo` is the demo page (www/),
 // `bare` a page that only joins through the npm package (tests/js/www/e2e.html) and shows
-// nothing, so the two side by side tell the page's share from the protocol's.
+// nothing, so the two side by side tell the page's share from the protocol's; `demo=DIR`
+// the demo page served from DIR instead of www/ (say, an older copy, to compare).
 // Writes target/bench/idle.json.
 //
 // Environment: see harness.mjs (RUMOR_SIGNAL_BIN, RUMOR_PKG_DIR, RUMOR_TEST_IP, CHROMIUM).
 import { mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
-import { dirname, join as pathJoin } from "node:path";
+import { dirname, join as pathJoin, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { browserFamily } from "./figures.mjs";
 import { cleanupAll, launchBrowser, repoRoot, startServer } from "./harness.mjs";
@@ -74,9 +75,12 @@ function profileShares(profile) {
   return [...selfMs].sort((a, b) => b[1] - a[1]).map(([cat, ms]) => ({ cat, ms: Math.round(ms) }));
 }
 
-async function run(kind, tabs, seconds) {
-  console.log(`==> idle: ${tabs} tabs of the ${kind} page`);
-  const server = startServer({ wwwDir: kind === "demo" ? pathJoin(repoRoot, "www") : pathJoin(repoRoot, "tests/js/www") });
+async function run(page, tabs, seconds) {
+  // `demo=DIR` serves another copy of the demo page (an older one, to compare side by side).
+  const [kind, dir] = page.split("=");
+  const www = kind === "bare" ? pathJoin(repoRoot, "tests/js/www") : resolve(repoRoot, dir ?? "www");
+  console.log(`==> idle: ${tabs} tabs of the ${page} page`);
+  const server = startServer({ wwwDir: www });
   const addr = await server.addr;
   const browser = await launchBrowser({ prefix: "rumor-idle-" });
   const pages = [];
@@ -104,12 +108,30 @@ async function run(kind, tabs, seconds) {
     await cdp.send("Profiler.enable");
     await cdp.send("Profiler.setSamplingInterval", { interval: 1000 });
     await cdp.send("Profiler.start");
+    const pageCounts = () => Promise.all(pages.map((p) => p.evaluate(() => {
+      const s = window.rumorRoom?.stats() ?? {};
+      return {
+        ...(window.rumorDemo?.renderCounts ?? {}),
+        timeouts: s.neighborTimeouts, dials: s.dials, failed: s.dialFailures, refused: s.neighborRefusals,
+        probes: s.probeDials, heals: s.healDials, stalls: s.stalls,
+        lost: s.neighborsLost, evictions: s.evictions, evicted: s.evicted,
+      };
+    }).catch(() => ({}))));
+    const countsBefore = await pageCounts();
     const before = cpuByProcess(browser.profile);
     const t0 = Date.now();
     await sleep(seconds * 1000);
     const after = cpuByProcess(browser.profile);
     const wall = (Date.now() - t0) / 1000;
     const { profile } = await cdp.send("Profiler.stop");
+    const countsAfter = await pageCounts();
+    // Per tab and minute over the window: what the page rebuilt (demo page only), the room
+    // events it handled, and the group's churn (neighbors dropped for silence, dials).
+    const rate = (k) => {
+      const total = countsAfter.reduce((a, c, i) => a + ((c[k] ?? 0) - (countsBefore[i]?.[k] ?? 0)), 0);
+      return Math.round((total / tabs / wall) * 60 * 100) / 100;
+    };
+    const perTabPerMinute = Object.fromEntries(["table", "overlay", "events", "timeouts", "dials", "failed", "refused", "probes", "heals", "stalls", "lost", "evictions", "evicted"].map((k) => [k, rate(k)]));
     const byKind = {};
     for (const [pid, p] of after) {
       const used = (p.ticks - (before.get(pid)?.ticks ?? p.ticks)) / TICKS_PER_S;
@@ -122,7 +144,7 @@ async function run(kind, tabs, seconds) {
     const members = stats.filter(Boolean).map((s) => s.members);
     const msgs = stats.filter(Boolean).reduce((a, s) => a + s.messagesIn, 0);
     const result = {
-      page: kind,
+      page,
       tabs,
       seconds: wall,
       // All renderers' CPU over the tabs (a few renderers more than tabs exist, near idle).
@@ -131,8 +153,10 @@ async function run(kind, tabs, seconds) {
       members_listed_min: Math.min(...members),
       messages_in_per_tab: Math.round(msgs / Math.max(1, members.length)),
       one_tab_profile_ms: profileShares(profile).slice(0, 15),
+      per_tab_per_minute: perTabPerMinute,
     };
     note(`renderer CPU per tab: ${result.renderer_cpu_percent_per_tab}% of one core; by process kind (% of one core): ${JSON.stringify(result.cpu_percent_by_process_kind)}`);
+    note(`per tab and minute: ${JSON.stringify(perTabPerMinute)} (table/overlay: rebuilds of the demo page's member table and drawing; events: room events; timeouts: neighbors dropped for silence)`);
     note(`one tab's main thread over ${wall.toFixed(0)} s (self ms): ${result.one_tab_profile_ms.map((x) => `${x.cat} ${x.ms}`).join("; ")}`);
     return result;
   } finally {
@@ -144,7 +168,7 @@ async function run(kind, tabs, seconds) {
 const results = [];
 try {
   for (const kind of opts.page.split(",")) {
-    if (kind !== "demo" && kind !== "bare") throw new Error(`--page takes demo and/or bare, not ${kind}`);
+    if (!/^(demo(=.+)?|bare)$/.test(kind)) throw new Error(`--page takes demo, demo=DIR and/or bare, not ${kind}`);
     results.push(await run(kind, Number(opts.tabs), Number(opts.seconds)));
   }
   mkdirSync(dirname(opts.out), { recursive: true });

@@ -265,6 +265,7 @@ class Group {
         const s = window.rumorRoom?.stats();
         return s ? { dials: s.dials, failed: s.dialFailures, noWelcome: s.welcomeTimeouts, unanswered: s.dialsUnanswered,
           unopened: s.dialsUnopened, closedEarly: s.dialsClosed, probes: s.probeDials, heals: s.healDials,
+          handovers: s.handoverDials, evicted: s.evicted,
           refused: s.neighborRefusals, timeouts: s.neighborTimeouts, stalls: s.stalls, farewells: s.farewells,
           snapshots: s.snapshotRecords } : null;
       }).catch(() => null)),
@@ -272,7 +273,7 @@ class Group {
     const got = all.filter(Boolean);
     const sum = (k) => got.reduce((a, x) => a + x[k], 0);
     const d = { tabs: got.length, withSnapshot: got.filter((x) => x.snapshots > 0).length };
-    for (const k of ["dials", "failed", "noWelcome", "unanswered", "unopened", "closedEarly", "probes", "heals", "refused", "timeouts", "stalls", "farewells", "snapshots"]) d[k] = sum(k);
+    for (const k of ["dials", "failed", "noWelcome", "unanswered", "unopened", "closedEarly", "probes", "heals", "handovers", "evicted", "refused", "timeouts", "stalls", "farewells", "snapshots"]) d[k] = sum(k);
     return d;
   }
 
@@ -282,7 +283,7 @@ class Group {
     const per = (k) => (d.tabs ? (d[k] / d.tabs).toFixed(1) : "-");
     note(`connections opened ${when}: ${per("dials")} per tab, ${per("refused")} of them refused, ` +
       `${per("failed")} failed or timed out (no WebRTC answer ${per("unanswered")}, answered but not open ${per("unopened")}, ` +
-      `closed before open ${per("closedEarly")}, no Welcome after connecting ${per("noWelcome")}), ${per("probes")} probes, ${per("heals")} heal attempts; ` +
+      `closed before open ${per("closedEarly")}, no Welcome after connecting ${per("noWelcome")}), ${per("probes")} probes, ${per("heals")} heal attempts, ${per("handovers")} handovers (evicted ${per("evicted")} times); ` +
       `neighbors dropped for silence: ${per("timeouts")} per tab, stalls ${per("stalls")}, farewells ${per("farewells")} (${d.tabs} tabs); ` +
       `member records taken from snapshots through the server: ${per("snapshots")} per tab`);
     return d;
@@ -720,6 +721,8 @@ async function benchRun(n) {
       result.closed_early_dials_per_tab = per("closedEarly");
       result.probe_dials_per_tab = per("probes");
       result.heal_dials_per_tab = per("heals");
+      result.handover_dials_per_tab = per("handovers");
+      result.evicted_per_tab = per("evicted");
       result.silence_drops_per_tab = per("timeouts");
       result.stalls_per_tab = per("stalls");
     }

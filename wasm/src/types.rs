@@ -103,10 +103,18 @@ export interface RoomStats {
   probeDials: number;
   /** Of the dials, attempts to reach a member declared failed (to heal a split group). */
   healDials: number;
+  /** Of the dials, connections to the new member a neighbor dropped this page for. */
+  handoverDials: number;
   /** Of those, neighbor requests the other side refused (a handshake for nothing). */
   neighborRefusals: number;
   /** Neighbors this page dropped (and suspected) because they fell silent. */
   neighborTimeouts: number;
+  /** Neighbors lost because their connection closed or failed (also suspected). */
+  neighborsLost: number;
+  /** Neighbors this page dropped to make room for a new one. */
+  evictions: number;
+  /** Times a neighbor dropped this page to make room for a new one. */
+  evicted: number;
   /** Leaving members' farewells this page took in through the signaling server. */
   farewells: number;
   /** Member records this page learned from snapshots sent through the signaling server
