@@ -46,7 +46,8 @@ pub struct Stats {
     /// Neighbors lost because their connection closed or failed (not for silence, not
     /// by a `Disconnect`): suspected like the silent ones.
     pub neighbors_lost: u64,
-    /// Neighbors this node dropped (with a `Disconnect`) to make room for a new one.
+    /// Neighbors this node dropped (with an `Evict`, or a `Disconnect` with the handover
+    /// off) to make room for a new one.
     pub evictions: u64,
     /// Times a neighbor dropped this node to make room for a new one.
     pub evicted: u64,
