@@ -44,7 +44,7 @@ pub struct Stats {
     /// Neighbors dropped and suspected for silence (`neighbor_timeout`).
     pub neighbor_timeouts: u64,
     /// Neighbors lost because their connection closed or failed (not for silence, not
-    /// by a `Disconnect`): suspected like the silent ones.
+    /// by a `Disconnect` or `Evict`): suspected like the silent ones.
     pub neighbors_lost: u64,
     /// Neighbors this node dropped (with an `Evict`, or a `Disconnect` with the handover
     /// off) to make room for a new one.
