@@ -19,6 +19,8 @@
 use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
 use alloc::vec::Vec;
 
+use litemap::LiteMap;
+
 use crate::event::Event;
 use crate::identity::PeerId;
 use crate::membership::MemberState;
@@ -40,7 +42,7 @@ pub(crate) struct Direct {
     /// The id the next routed message this node originates gets.
     next_id: u64,
     /// Sends and requests waiting for their acknowledgement or response.
-    pending: BTreeMap<u64, Pending>,
+    pending: LiteMap<u64, Pending>,
     /// Recently seen (origin, id, attempt) keys, to drop copies.
     seen: BTreeSet<SeenKey>,
     /// The same keys, oldest first, to evict beyond capacity.

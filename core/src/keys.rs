@@ -2,9 +2,10 @@
 //! `on_key_change(key, cb)` rather than matching on [`Event`]s themselves.
 
 use alloc::boxed::Box;
-use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::vec::Vec;
+
+use litemap::LiteMap;
 
 use crate::event::Event;
 use crate::membership::Member;
@@ -22,7 +23,7 @@ pub type KeyCallback = Box<dyn FnMut(&Member, &str, &str)>;
 /// ```
 #[derive(Default)]
 pub struct KeyListeners {
-    listeners: BTreeMap<String, Vec<KeyCallback>>,
+    listeners: LiteMap<String, Vec<KeyCallback>>,
 }
 
 impl KeyListeners {

@@ -50,6 +50,7 @@ mod node;
 mod overlay;
 pub mod record;
 mod snapshot;
+mod sorted;
 mod state_sync;
 pub mod stats;
 mod sync;

@@ -78,7 +78,7 @@ impl Node {
     /// neighbor a fresh timeout window and postpone the suspicions it is timing.
     pub(crate) fn on_stall(&mut self, late: Duration, now: Instant) {
         self.stats.stalls += 1;
-        for link in self.links.values_mut() {
+        for (_, link) in self.links.iter_mut() {
             if let Link::Active(n) = link {
                 n.last_heard = now;
                 n.last_ping = None;

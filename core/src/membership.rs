@@ -156,11 +156,9 @@ impl Members {
             id: r.id,
             incarnation: r.incarnation,
             version: r.version,
-            meta: r
-                .meta
-                .iter()
-                .map(|(k, v)| (k.clone(), v.value.clone()))
-                .collect(),
+            meta: crate::sorted::insert_all(
+                r.meta.iter().map(|(k, v)| (k.clone(), v.value.clone())),
+            ),
             topics: r.topics.clone(),
             state: state_of(&s.entry),
             changed_at: s.changed_at,

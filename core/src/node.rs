@@ -13,6 +13,8 @@ use core::time::Duration;
 use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
 
+use litemap::LiteMap;
+
 use crate::broadcast::Broadcast;
 use crate::config::Config;
 use crate::direct::Direct;
@@ -155,7 +157,7 @@ pub struct Node {
     pub(crate) verifier: Box<dyn Verify>,
     pub(crate) own: Record,
     pub(crate) members: Members,
-    pub(crate) links: BTreeMap<PeerId, Link>,
+    pub(crate) links: LiteMap<PeerId, Link>,
     pub(crate) passive: BTreeSet<PeerId>,
     pub(crate) repair: VecDeque<PeerId>,
     pub(crate) seeds: Vec<PeerId>,
@@ -215,7 +217,7 @@ impl Node {
             verifier: Box::new(Ed25519),
             own,
             members: Members::default(),
-            links: BTreeMap::new(),
+            links: LiteMap::new(),
             passive: BTreeSet::new(),
             repair: VecDeque::new(),
             seeds: Vec::new(),

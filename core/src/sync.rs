@@ -4,8 +4,9 @@
 //! Anti-entropy is a four-step exchange that stays a few bytes long when the two sides
 //! agree: root hash → per-bucket hashes → digests of differing buckets → entries.
 
-use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
+
+use litemap::LiteMap;
 
 use crate::event::Event;
 use crate::identity::PeerId;
@@ -236,10 +237,14 @@ impl Node {
     }
 
     pub(crate) fn on_sync_digest(&mut self, from: PeerId, buckets: u64, digests: Vec<Digest>) {
-        let theirs: BTreeMap<PeerId, Digest> = digests.into_iter().map(|d| (d.id, d)).collect();
+        // Senders list digests in id order, so each insert appends.
+        let mut theirs: LiteMap<PeerId, Digest> = LiteMap::new();
+        for d in digests {
+            theirs.insert(d.id, d);
+        }
         let mut want = Vec::new();
         let mut give = Vec::new();
-        for (id, d) in &theirs {
+        for (id, d) in theirs.iter() {
             match self.members.get(id) {
                 Some(mine) => {
                     let md = mine.digest();

@@ -6,8 +6,8 @@
 //! handlers (a wasm page has one thread), and room methods called from inside a handler
 //! are refused with an `Error` instead of re-entering the driver.
 
+use litemap::LiteMap;
 use std::cell::{Cell, RefCell};
-use std::collections::BTreeMap;
 
 use js_sys::{Function, Reflect, Uint8Array};
 use rumor_core::{Event, PeerId, StateSync};
@@ -18,7 +18,7 @@ use crate::sys::error;
 
 thread_local! {
     /// The JS state-sync handlers of this page's rooms, by key.
-    static HANDLERS: RefCell<BTreeMap<u32, JsValue>> = const { RefCell::new(BTreeMap::new()) };
+    static HANDLERS: RefCell<LiteMap<u32, JsValue>> = const { RefCell::new(LiteMap::new()) };
     /// The next key.
     static NEXT_KEY: Cell<u32> = const { Cell::new(1) };
     /// True while a state-sync handler runs.

@@ -2,7 +2,7 @@
 //! the node's `Delivered` / `Response` / `DirectFailed` events, and `room.onRequest`,
 //! whose handler's answer (or Promise of one) goes back with `Node::respond`.
 
-use std::collections::BTreeMap;
+use litemap::LiteMap;
 
 use js_sys::{Function, Promise, Uint8Array};
 use rumor_core::{Event, PeerId};
@@ -16,7 +16,7 @@ use crate::sys::error;
 #[derive(Default)]
 pub(crate) struct DirectState {
     /// Promises of `send` and `request`, by the id the node gave them.
-    pending: BTreeMap<u64, (Settle, &'static str)>,
+    pending: LiteMap<u64, (Settle, &'static str)>,
     /// The `onRequest` handler.
     handler: Option<Function>,
 }
@@ -110,7 +110,7 @@ impl RoomInner {
     /// Rejects every waiting Promise: the room is gone.
     pub(crate) fn end_direct(&self) {
         let pending = std::mem::take(&mut self.direct.borrow_mut().pending);
-        for ((_, reject), what) in pending.into_values() {
+        for (_, ((_, reject), what)) in pending.into_tuple_vec() {
             let _ = reject.call1(
                 &JsValue::UNDEFINED,
                 &error(format!("{what}: the room was left before an answer came")),

@@ -15,7 +15,9 @@
 //! up.
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
+
+use litemap::LiteMap;
 use std::rc::{Rc, Weak};
 
 use rumor_core::{Config, Event, Identity, Instant, Node, Output, PeerId};
@@ -113,7 +115,7 @@ struct Inner {
     node: Node,
     epoch: f64,
     config: DriverConfig,
-    conns: BTreeMap<PeerId, Conn>,
+    conns: LiteMap<PeerId, Conn>,
     closing: Vec<Conn>,
     next_conn: u64,
     followups: VecDeque<Followup>,
@@ -154,7 +156,7 @@ impl Driver {
                 node,
                 epoch: sys::now_ms(),
                 config,
-                conns: BTreeMap::new(),
+                conns: LiteMap::new(),
                 closing: Vec::new(),
                 next_conn: 0,
                 followups: VecDeque::new(),

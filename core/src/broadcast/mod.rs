@@ -15,8 +15,11 @@ use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
 use alloc::string::String;
 use alloc::vec::Vec;
 
+use litemap::LiteMap;
+
 use crate::identity::PeerId;
 use crate::node::{Link, Node};
+use crate::sorted::insert_all;
 use crate::time::Instant;
 use crate::wire::{Gossip, Message, MsgId};
 
@@ -54,7 +57,7 @@ struct Missing {
 struct Partial {
     topic: String,
     count: u16,
-    parts: BTreeMap<u16, Vec<u8>>,
+    parts: LiteMap<u16, Vec<u8>>,
     hops: u16,
     started: Instant,
 }
@@ -131,24 +134,24 @@ pub(crate) struct Broadcast {
     seq: u64,
     /// The active neighbors, kept in step with the overlay.
     neighbors: BTreeSet<PeerId>,
-    trees: BTreeMap<PeerId, PushSets>,
+    trees: LiteMap<PeerId, PushSets>,
     uses: u64,
     seen: BTreeMap<MsgId, Instant>,
     seen_order: VecDeque<(Instant, MsgId)>,
     cache: BTreeMap<MsgId, Cached>,
     cache_order: VecDeque<MsgId>,
     cache_bytes: usize,
-    by_topic: BTreeMap<String, VecDeque<MsgId>>,
+    by_topic: LiteMap<String, VecDeque<MsgId>>,
     missing: BTreeMap<MsgId, Missing>,
     graft_timers: BTreeSet<(Instant, MsgId)>,
-    ihave_queue: BTreeMap<PeerId, Vec<(MsgId, u16)>>,
-    known: BTreeMap<PeerId, BTreeSet<MsgId>>,
-    partials: BTreeMap<(PeerId, u64), Partial>,
+    ihave_queue: LiteMap<PeerId, Vec<(MsgId, u16)>>,
+    known: LiteMap<PeerId, BTreeSet<MsgId>>,
+    partials: LiteMap<(PeerId, u64), Partial>,
     /// Copies held back from a neighbor while a tree is young (see [`Node::goes_first`]),
     /// in deadline order: each is sent when due unless the neighbor's own copy or
     /// announcement comes first.
     held: VecDeque<(Instant, PeerId, MsgId)>,
-    pub(crate) subscriptions: BTreeMap<String, Option<Instant>>,
+    pub(crate) subscriptions: LiteMap<String, Option<Instant>>,
     pub(crate) pull_at: Option<Instant>,
 }
 
@@ -220,8 +223,8 @@ impl Node {
             others.swap(i, j);
         }
         let mut sets = PushSets {
-            eager: others[..fanout].iter().copied().collect(),
-            lazy: others[fanout..].iter().copied().collect(),
+            eager: insert_all(others[..fanout].iter().copied()),
+            lazy: insert_all(others[fanout..].iter().copied()),
             last_used: 0,
             parent: None,
             switched_from: None,
@@ -236,7 +239,7 @@ impl Node {
     pub(crate) fn broadcast_neighbor_up(&mut self, peer: PeerId) {
         let b = &mut self.broadcast;
         b.neighbors.insert(peer);
-        for sets in b.trees.values_mut() {
+        for (_, sets) in b.trees.iter_mut() {
             sets.make_eager(peer);
         }
     }
@@ -244,7 +247,7 @@ impl Node {
     pub(crate) fn broadcast_neighbor_down(&mut self, peer: &PeerId) {
         let b = &mut self.broadcast;
         b.neighbors.remove(peer);
-        for sets in b.trees.values_mut() {
+        for (_, sets) in b.trees.iter_mut() {
             sets.eager.remove(peer);
             sets.lazy.remove(peer);
             // A switch ends when either end of it goes down.
@@ -486,7 +489,7 @@ impl Node {
 
     /// Grafts messages that were announced but did not arrive in time.
     pub(crate) fn expire_grafts(&mut self, now: Instant) {
-        let mut grafts: BTreeMap<PeerId, Vec<MsgId>> = BTreeMap::new();
+        let mut grafts: LiteMap<PeerId, Vec<MsgId>> = LiteMap::new();
         while let Some(&(t, id)) = self.broadcast.graft_timers.first() {
             if t > now {
                 break;

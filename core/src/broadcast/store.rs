@@ -80,7 +80,7 @@ impl Node {
                     b.by_topic.remove(&c.gossip.topic);
                 }
             }
-            for k in b.known.values_mut() {
+            for (_, k) in b.known.iter_mut() {
                 k.remove(id);
             }
         }

@@ -1,10 +1,11 @@
 //! Topics: subscriptions (in the member record), publishing with chunking, delivery with
 //! reassembly, and history requests.
 
-use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::time::Duration;
+
+use litemap::LiteMap;
 
 use super::{Partial, CHUNK_OVERHEAD};
 use crate::event::Event;
@@ -284,7 +285,7 @@ impl Node {
             .or_insert_with(|| Partial {
                 topic: g.topic.clone(),
                 count: part.count,
-                parts: BTreeMap::new(),
+                parts: LiteMap::new(),
                 hops: 0,
                 started: now,
             });
@@ -296,7 +297,12 @@ impl Node {
         partial.parts.insert(part.index, g.data);
         if partial.parts.len() == partial.count as usize {
             let done = self.broadcast.partials.remove(&key).expect("present");
-            let data: Vec<u8> = done.parts.into_values().flatten().collect();
+            let data: Vec<u8> = done
+                .parts
+                .into_tuple_vec()
+                .into_iter()
+                .flat_map(|(_, part)| part)
+                .collect();
             self.stats.messages_delivered += 1;
             self.emit(Event::Message {
                 topic: done.topic,
