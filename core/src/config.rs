@@ -34,7 +34,9 @@ pub struct OverlayConfig {
     pub hello_timeout: Duration,
     /// How long to wait before retrying the seeds when there are no neighbors at all.
     pub join_retry_interval: Duration,
-    /// How often a node tries to reach one recently failed member, so partitions heal.
+    /// How often a node considers reaching one recently failed member, so partitions
+    /// heal (it tries with probability failed / alive members, so the whole group makes
+    /// about one attempt per failed member and interval).
     pub heal_interval: Duration,
     /// A node that has neighbors but room for more fills its active view with
     /// low-priority Neighbor requests, which full peers refuse. After a refusal it waits

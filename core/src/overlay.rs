@@ -658,12 +658,26 @@ impl Node {
 
     /// Tries to reach one member declared failed: if it answers, the group was split
     /// (a partition or a false failure) and joining up again repairs it.
+    ///
+    /// Each node tries with probability failed / alive (Serf's reconnect rule), so the
+    /// group as a whole makes about one attempt per failed member and `heal_interval`
+    /// whatever its size, instead of one per live member: a few dead members of a large
+    /// group are not dialed by everyone (each attempt is a WebRTC handshake that may
+    /// hang until `dial_timeout`), while a split in two halves, where each side sees the
+    /// other failed, still has every node trying.
     pub(crate) fn try_heal(&mut self, now: Instant) {
         let failed: Vec<PeerId> = self
             .members
             .ids_in(MemberState::Failed)
             .filter(|p| !self.links.contains_key(p))
             .collect();
+        if failed.is_empty() {
+            return;
+        }
+        let alive = self.members.ids_in(MemberState::Alive).count();
+        if alive > failed.len() && self.random_index(alive) >= failed.len() {
+            return;
+        }
         if let Some(p) = self.pick(&failed) {
             self.stats.heal_dials += 1;
             self.dial(p, Intent::Neighbor { high: true }, now);

@@ -37,8 +37,11 @@ fn ten_nodes_converge_update_leave_and_crash() {
     eprintln!("crash known by all after {t} ms");
     w.check_converged().unwrap();
 
-    // Every survivor tries to reach the failed member once per `heal_interval` (15 s), in
-    // case the failure was a partition; those dials fail and are counted as such.
+    // Every `heal_interval` (15 s) each survivor tries to reach the failed member, in case
+    // the failure was a partition, with probability failed / alive: about one attempt per
+    // interval from the group as a whole, not one per survivor. Those dials fail and are
+    // counted as such. 240 s (the failed member is forgotten after `tombstone_ttl`, 300 s)
+    // give the 8 survivors 128 chances at about 1 in 8.
     let sum = |w: &World, f: fn(&rumor_core::Stats) -> u64| -> u64 {
         (0..10)
             .filter(|i| ![4, 5].contains(i))
@@ -46,14 +49,14 @@ fn ten_nodes_converge_update_leave_and_crash() {
             .sum()
     };
     let (heals, failures) = (sum(&w, |s| s.heal_dials), sum(&w, |s| s.dial_failures));
-    w.sim.run_for(40_000);
+    w.sim.run_for(240_000);
     let heals = sum(&w, |s| s.heal_dials) - heals;
     w.sim.run_for(5_000); // the last attempts fail too
     let failures = sum(&w, |s| s.dial_failures) - failures;
-    eprintln!("{heals} heal attempts and {failures} failed dials in 40 s after the crash");
+    eprintln!("{heals} heal attempts and {failures} failed dials in 240 s after the crash");
     assert!(
-        heals >= 8,
-        "each of the 8 survivors tries to heal: {heals} attempts"
+        (3..=40).contains(&heals),
+        "about 16 heal attempts expected (128 chances at 1 in 8), not one per survivor and interval (128): {heals}"
     );
     assert!(
         failures >= heals,
