@@ -230,8 +230,19 @@ impl World {
 
     /// Checks that every up node sees every node in `gone` in `state` (failed or left).
     pub fn check_gone(&self, gone: &[Idx], state: MemberState) -> Result<(), String> {
+        self.check_gone_for(&self.sim.up(), gone, state)
+    }
+
+    /// Checks that each of `observers` sees every node in `gone` in `state` (for one side
+    /// of a partition, which the other side's own nodes do not see that way).
+    pub fn check_gone_for(
+        &self,
+        observers: &[Idx],
+        gone: &[Idx],
+        state: MemberState,
+    ) -> Result<(), String> {
         let mut problems = Vec::new();
-        for i in self.sim.up() {
+        for &i in observers {
             let n = self.node(i);
             for g in gone {
                 let s = n.member(&self.id(*g)).map(|m| m.state);
