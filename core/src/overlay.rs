@@ -359,17 +359,25 @@ impl Node {
         self.timers.fill_walked = false;
     }
 
+    /// A join walk for `joiner` reached us: at its end, or with nobody to pass it to, we
+    /// dial the joiner. A member whose only neighbor is the one the walk came from sends
+    /// it back instead of ending it (HyParView ends it there): in a flash crowd such a
+    /// member is a newcomer itself, and walks ending at newcomers link the group in join
+    /// order, a long chain instead of a random graph (docs/protocol.md §3).
     pub(crate) fn on_forward_join(&mut self, from: PeerId, joiner: PeerId, ttl: u8, now: Instant) {
         if joiner == self.me {
             return;
         }
         let active = self.neighbors();
-        let next: Vec<PeerId> = active
+        let mut next: Vec<PeerId> = active
             .iter()
             .copied()
             .filter(|p| *p != from && *p != joiner)
             .collect();
-        if ttl == 0 || active.len() <= 1 || next.is_empty() {
+        if next.is_empty() && from != joiner && active.contains(&from) {
+            next.push(from);
+        }
+        if ttl == 0 || next.is_empty() {
             self.dial(joiner, Intent::Neighbor { high: true }, now);
             return;
         }

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use rumor_core::{Config, Instant};
 use serde::Serialize;
 
+use crate::graph::Graph;
 use crate::iroh_peer::{IrohPeer, Transport};
 use crate::rumor_peer::{MemoVerifier, RumorPeer, SharedRegistry};
 use crate::sim::{Idx, NetConfig, Peer, Seen, Sim};
@@ -62,6 +63,20 @@ pub trait Broadcaster {
     /// Node `idx` broadcasts its `k`-th message; returns the sequence number deliveries
     /// of it will report.
     fn publish(&mut self, sim: &mut Sim<Self::P>, idx: Idx, k: u64) -> u64;
+    /// The neighbors of node `idx` in the overlay, if this implementation exposes them.
+    fn neighbors(&self, _sim: &Sim<Self::P>, _idx: Idx) -> Option<Vec<Idx>> {
+        None
+    }
+}
+
+/// The overlay of `b`'s group as a graph; `None` when `b` does not expose neighbors.
+pub fn overlay_graph<B: Broadcaster>(b: &B, sim: &Sim<B::P>) -> Option<Graph> {
+    let up = sim.up();
+    let mut links = Vec::new();
+    for &i in &up {
+        links.extend(b.neighbors(sim, i)?.into_iter().map(|j| (i, j)));
+    }
+    Some(Graph::new(sim.len(), &up, links))
 }
 
 /// Rumor's Plumtree, every node subscribed to one topic.
@@ -119,6 +134,16 @@ impl Broadcaster for RumorBroadcast {
             p.drain(now, acts, seen);
         });
         seq
+    }
+    fn neighbors(&self, sim: &Sim<RumorPeer>, idx: Idx) -> Option<Vec<Idx>> {
+        let registry = self.registry.borrow();
+        let node = &sim.peer(idx)?.node;
+        Some(
+            node.neighbors()
+                .iter()
+                .filter_map(|id| registry.index(id))
+                .collect(),
+        )
     }
 }
 
@@ -245,6 +270,13 @@ pub fn run<B: Broadcaster>(
     // Message numbers per sender run on across scenarios, so no payload repeats.
     let mut counters = BTreeMap::new();
     let sender = n / 3;
+    if let Some(g) = overlay_graph(&b, &sim) {
+        let shape = g.shape(sender);
+        progress(&format!(
+            "{} n={n}: overlay (from the sender): {shape}",
+            b.name()
+        ));
+    }
     let single: Vec<Vec<Idx>> = (0..50).map(|_| vec![sender]).collect();
     rows.push(scenario(
         &mut b,

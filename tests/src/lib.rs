@@ -5,6 +5,7 @@
 pub mod bench_broadcast;
 pub mod bench_membership;
 pub mod foca_peer;
+pub mod graph;
 pub mod iroh_peer;
 pub mod rng;
 pub mod rumor_peer;

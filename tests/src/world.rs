@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use rumor_core::{Config, Instant, MemberState, PeerId};
 
+use crate::graph::Graph;
 use crate::rumor_peer::{MemoVerifier, RumorPeer, SharedRegistry};
 use crate::sim::{Idx, NetConfig, Sim};
 
@@ -305,6 +306,18 @@ impl World {
             groups.push(group);
         }
         groups
+    }
+
+    /// The overlay of the live nodes as a graph of their active links.
+    pub fn overlay_graph(&self) -> Graph {
+        let up = self.sim.up();
+        let mut links = Vec::new();
+        for &i in &up {
+            for nb in self.node(i).neighbors() {
+                links.extend(self.index(&nb).map(|j| (i, j)));
+            }
+        }
+        Graph::new(self.sim.len(), &up, links)
     }
 
     /// Runs until `check` passes (checked every `step` ms) or `limit` ms pass; returns the

@@ -473,24 +473,6 @@ fn staggering_a_young_tree_sends_fewer_duplicates_and_loses_nothing() {
     );
 }
 
-/// Hop counts from `from` over the overlay's active links (breadth-first).
-fn overlay_distances(w: &World, from: Idx) -> BTreeMap<Idx, u16> {
-    let mut dist = BTreeMap::from([(from, 0u16)]);
-    let mut queue = VecDeque::from([from]);
-    while let Some(i) = queue.pop_front() {
-        let d = dist[&i];
-        for p in w.node(i).neighbors() {
-            if let Some(j) = w.index(&p) {
-                if w.sim.is_up(j) && !dist.contains_key(&j) {
-                    dist.insert(j, d + 1);
-                    queue.push_back(j);
-                }
-            }
-        }
-    }
-    dist
-}
-
 /// With `optimization_threshold` 1 a node moves to any neighbor that announces a shorter
 /// path, so once the tree has settled every node gets each message over a shortest path
 /// of the overlay, and no link carries it twice. A node that decided a switch on a stale
@@ -508,7 +490,7 @@ fn a_settled_tree_runs_along_shortest_paths_and_carries_each_message_once() {
     w.sim.run_for(5_000);
     let start = w.sim.now();
     let (grafts, opts, dups) = count_more_messages(&mut w, sender, 10, &mut msgs, t0 - 1);
-    let dist = overlay_distances(&w, sender);
+    let dist = w.overlay_graph().distances(sender);
     let last = msgs.last().unwrap().1;
     let mut longer = Vec::new();
     let mut hops_seen = 0;
@@ -516,13 +498,13 @@ fn a_settled_tree_runs_along_shortest_paths_and_carries_each_message_once() {
         if let Seen::Delivered { seq, hops } = o.seen {
             if o.subject == sender && seq == last {
                 hops_seen += 1;
-                if Some(&hops) != dist.get(&o.observer) {
-                    longer.push((o.observer, hops, dist.get(&o.observer).copied()));
+                if Some(hops) != dist[o.observer] {
+                    longer.push((o.observer, hops, dist[o.observer]));
                 }
             }
         }
     }
-    let depth = dist.values().max().copied().unwrap_or(0);
+    let depth = dist.iter().flatten().max().copied().unwrap_or(0);
     eprintln!(
         "settled tree: depth {depth}; over 10 messages {opts} optimizations, {grafts} \
          grafts, {dups} duplicates"
