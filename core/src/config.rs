@@ -213,7 +213,8 @@ pub struct BroadcastConfig {
     /// it at once, and the other holds its copy back this long and drops it if the
     /// neighbor's copy comes first, so a link outside the tree often carries it once
     /// instead of both ways. Zero sends every copy at once. About the typical one-way link
-    /// latency works best (figures in docs/benchmarks.md).
+    /// latency works best: 45 ms against the simulator's links of 10-50 ms each way
+    /// (figures in docs/benchmarks.md).
     pub fresh_tree_stagger: Duration,
     /// How long after its first message an origin's tree counts as young (its copies
     /// staggered): until the duplicates of that first flood have pruned it to a tree.
@@ -254,7 +255,7 @@ impl Default for BroadcastConfig {
             graft_attempts: 3,
             optimization_threshold: 1,
             fresh_tree_fanout: usize::MAX,
-            fresh_tree_stagger: Duration::from_millis(30),
+            fresh_tree_stagger: Duration::from_millis(45),
             fresh_tree_window: Duration::from_millis(300),
             seen_capacity: 65_536,
             seen_ttl: Duration::from_secs(600),

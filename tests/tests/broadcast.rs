@@ -477,7 +477,10 @@ fn staggering_a_young_tree_sends_fewer_duplicates_and_loses_nothing() {
 /// path, so once the tree has settled every node gets each message over a shortest path
 /// of the overlay, and no link carries it twice. A node that decided a switch on a stale
 /// message (one from before its last switch, as pull offers announce) used to keep two
-/// parents and get a duplicate of every later message.
+/// parents and get a duplicate of every later message; one that compared an announcement
+/// with the round an older message came by (from before its parent moved closer to the
+/// origin) switched for nothing, with a graft each: 13 such switches in the last ten
+/// messages here (seed 33, 45 ms stagger) before the current path's depth was kept.
 #[test]
 fn a_settled_tree_runs_along_shortest_paths_and_carries_each_message_once() {
     let mut w = world(33, NetConfig::default());

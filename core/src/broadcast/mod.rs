@@ -74,6 +74,10 @@ struct PushSets {
     /// The old parent while a switch to `parent` is under way. The old parent is already
     /// pruned; the switch ends with the new parent's first copy.
     switched_from: Option<PeerId>,
+    /// The round the latest message by `parent` came with (or the round `parent`
+    /// announced when we switched to it): how long the current path is. An older message's
+    /// round can be longer, if the path has shortened since.
+    depth: Option<u16>,
     /// When this node got the tree's first message (`None` for a tree started otherwise,
     /// e.g. by a Prune): for `fresh_tree_window` after it the tree counts as young.
     born: Option<Instant>,
@@ -228,6 +232,7 @@ impl Node {
             last_used: 0,
             parent: None,
             switched_from: None,
+            depth: None,
             born: None,
         };
         if let Some(p) = parent {
@@ -254,6 +259,7 @@ impl Node {
             if sets.parent == Some(*peer) {
                 sets.parent = None;
                 sets.switched_from = None;
+                sets.depth = None;
             }
             if sets.switched_from == Some(*peer) {
                 sets.switched_from = None;
@@ -357,6 +363,7 @@ impl Node {
             // The first copy from a parent being switched to completes the switch; this
             // message's path now runs through it too (it came first from the old parent).
             if self.finish_switch(gossip.id.origin, from) {
+                self.tree(gossip.id.origin, None).depth = Some(gossip.round);
                 if let Some(c) = self.broadcast.cache.get_mut(&gossip.id) {
                     c.parent = Some(from);
                     c.gossip.round = gossip.round;
@@ -384,6 +391,9 @@ impl Node {
         }
         if tree.switched_from.is_none() {
             tree.parent = Some(from);
+        }
+        if tree.parent == Some(from) {
+            tree.depth = Some(gossip.round);
         }
         self.finish_switch(gossip.id.origin, from);
         let announced = self.broadcast.missing.get(&gossip.id).map(|m| m.nearest);
@@ -540,17 +550,19 @@ impl Node {
             return;
         };
         let Some(parent) = c.parent else { return };
-        // Only a message that came by the tree's current parent says how long the current
-        // path is: not one from before the last switch (pull offers announce older
-        // messages), nor one during a switch (it may have come by the old parent).
-        let current = self
-            .broadcast
-            .trees
-            .get(&id.origin)
-            .is_some_and(|t| t.switched_from.is_none() && t.parent == Some(parent));
+        // Only a message that came by the tree's current parent is compared: not one from
+        // before the last switch (pull offers announce older messages), nor one during a
+        // switch (it may have come by the old parent). And it is compared with the
+        // current path's length, the round of the parent's latest message: an older
+        // message came by a longer path if the parent has moved closer since.
+        let depth = match self.broadcast.trees.get(&id.origin) {
+            Some(t) if t.switched_from.is_none() && t.parent == Some(parent) => {
+                t.depth.unwrap_or(c.gossip.round)
+            }
+            _ => return,
+        };
         if parent == from
-            || !current
-            || c.gossip.round < round.saturating_add(threshold)
+            || depth < round.saturating_add(threshold)
             || !matches!(self.links.get(&from), Some(Link::Active(_)))
         {
             return;
@@ -564,6 +576,7 @@ impl Node {
         tree.make_lazy(parent);
         tree.switched_from = Some(parent);
         tree.parent = Some(from);
+        tree.depth = Some(round);
         self.transmit(from, &Message::Adopt { origin });
         if matches!(self.links.get(&parent), Some(Link::Active(_))) {
             self.transmit(parent, &Message::Prune { origin });
