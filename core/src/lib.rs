@@ -55,6 +55,7 @@ mod state_sync;
 pub mod stats;
 mod sync;
 pub mod time;
+mod walks;
 pub mod wire;
 
 pub use broadcast::BroadcastSizes;
