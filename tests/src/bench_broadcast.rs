@@ -71,12 +71,12 @@ pub trait Broadcaster {
 
 /// The overlay of `b`'s group as a graph; `None` when `b` does not expose neighbors.
 pub fn overlay_graph<B: Broadcaster>(b: &B, sim: &Sim<B::P>) -> Option<Graph> {
-    let up = sim.up();
-    let mut links = Vec::new();
-    for &i in &up {
-        links.extend(b.neighbors(sim, i)?.into_iter().map(|j| (i, j)));
-    }
-    Some(Graph::new(sim.len(), &up, links))
+    let lists: Option<Vec<_>> = sim
+        .up()
+        .into_iter()
+        .map(|i| Some((i, b.neighbors(sim, i)?)))
+        .collect();
+    Some(Graph::from_lists(sim.len(), lists?))
 }
 
 /// Rumor's Plumtree, every node subscribed to one topic.

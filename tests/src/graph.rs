@@ -28,18 +28,22 @@ pub struct OverlayShape {
 }
 
 impl Graph {
-    /// The graph over `nodes` (indices below `len`) with `links` between them; a link
-    /// listed by one end only, or twice, counts once, and links to other nodes are left out.
-    pub fn new(len: usize, nodes: &[Idx], links: impl IntoIterator<Item = (Idx, Idx)>) -> Self {
+    /// The graph of `lists`: each node with the neighbors it lists (`len` bounds the
+    /// indices). A link listed by one end only, or twice, counts once, and links to
+    /// indices that list nothing themselves are left out.
+    pub fn from_lists(len: usize, lists: impl IntoIterator<Item = (Idx, Vec<Idx>)>) -> Self {
+        let lists: Vec<(Idx, Vec<Idx>)> = lists.into_iter().collect();
         let mut member = vec![false; len];
-        for &i in nodes {
-            member[i] = true;
+        for (i, _) in &lists {
+            member[*i] = true;
         }
         let mut adj: Vec<Vec<Idx>> = vec![Vec::new(); len];
-        for (a, b) in links {
-            if a != b && member[a] && member[b] {
-                adj[a].push(b);
-                adj[b].push(a);
+        for (a, listed) in &lists {
+            for &b in listed {
+                if *a != b && member[b] {
+                    adj[*a].push(b);
+                    adj[b].push(*a);
+                }
             }
         }
         for a in &mut adj {
@@ -48,7 +52,7 @@ impl Graph {
         }
         Graph {
             adj,
-            nodes: nodes.to_vec(),
+            nodes: lists.into_iter().map(|(i, _)| i).collect(),
         }
     }
 
@@ -120,10 +124,15 @@ mod tests {
     #[test]
     fn a_path_and_a_lone_node() {
         // 0 - 1 - 2 - 3, and 4 on its own; 5 is not in the graph.
-        let g = Graph::new(
+        let g = Graph::from_lists(
             6,
-            &[0, 1, 2, 3, 4],
-            [(0, 1), (1, 2), (2, 1), (2, 3), (3, 5)],
+            [
+                (0, vec![1]),
+                (1, vec![2]),
+                (2, vec![1, 3]),
+                (3, vec![5]),
+                (4, vec![]),
+            ],
         );
         assert_eq!(
             g.distances(0),

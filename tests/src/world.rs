@@ -310,14 +310,11 @@ impl World {
 
     /// The overlay of the live nodes as a graph of their active links.
     pub fn overlay_graph(&self) -> Graph {
-        let up = self.sim.up();
-        let mut links = Vec::new();
-        for &i in &up {
-            for nb in self.node(i).neighbors() {
-                links.extend(self.index(&nb).map(|j| (i, j)));
-            }
-        }
-        Graph::new(self.sim.len(), &up, links)
+        let lists = self.sim.up().into_iter().map(|i| {
+            let ids = self.node(i).neighbors();
+            (i, ids.iter().filter_map(|id| self.index(id)).collect())
+        });
+        Graph::from_lists(self.sim.len(), lists)
     }
 
     /// Runs until `check` passes (checked every `step` ms) or `limit` ms pass; returns the

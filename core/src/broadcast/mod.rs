@@ -362,8 +362,7 @@ impl Node {
             self.stats.gossip_duplicates += 1;
             // The first copy from a parent being switched to completes the switch; this
             // message's path now runs through it too (it came first from the old parent).
-            if self.finish_switch(gossip.id.origin, from) {
-                self.tree(gossip.id.origin, None).depth = Some(gossip.round);
+            if self.finish_switch(gossip.id.origin, from, gossip.round) {
                 if let Some(c) = self.broadcast.cache.get_mut(&gossip.id) {
                     c.parent = Some(from);
                     c.gossip.round = gossip.round;
@@ -395,7 +394,7 @@ impl Node {
         if tree.parent == Some(from) {
             tree.depth = Some(gossip.round);
         }
-        self.finish_switch(gossip.id.origin, from);
+        self.finish_switch(gossip.id.origin, from, gossip.round);
         let announced = self.broadcast.missing.get(&gossip.id).map(|m| m.nearest);
         let id = gossip.id;
         self.accept(gossip.clone(), Some(from), now);
@@ -583,9 +582,10 @@ impl Node {
         }
     }
 
-    /// A copy of a message from `origin` came from `from`: if `from` is the parent being
-    /// switched to, the switch is complete. Returns whether it was.
-    fn finish_switch(&mut self, origin: PeerId, from: PeerId) -> bool {
+    /// A copy of a message from `origin` came from `from` with `round`: if `from` is the
+    /// parent being switched to, the switch is complete and `round` is the new path's
+    /// length. Returns whether it was.
+    fn finish_switch(&mut self, origin: PeerId, from: PeerId, round: u16) -> bool {
         // Looked up, not created: an origin with no tree (never seen, or evicted past
         // `MAX_ORIGIN_TREES`) has no switch under way.
         let Some(tree) = self.broadcast.trees.get_mut(&origin) else {
@@ -595,6 +595,7 @@ impl Node {
             return false;
         }
         tree.switched_from = None;
+        tree.depth = Some(round);
         true
     }
 
