@@ -174,6 +174,7 @@ async function join() {
     r.leave();
     return;
   }
+  performance.mark("rumor:joined");
   room = r;
   window.rumorRoom = r; // for the browser console and the end-to-end tests
   document.title = `Rumor · ${roomName} · ${name}`;
@@ -496,6 +497,7 @@ $("room").value = roomFromHash();
 render();
 try {
   await init();
+  performance.mark("rumor:ready"); // package loaded (marks let a page's timeline be read back)
 } catch (e) {
   setStatus("failed to load", "bad");
   showError(`Could not load the Rumor package from /pkg/: ${e?.message ?? e}\nBuild it with cargo xtask wasm (cargo xtask demo does).`);

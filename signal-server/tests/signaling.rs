@@ -457,11 +457,15 @@ async fn static_files_health_and_metrics() {
     assert_eq!(status, 200);
     assert!(head.contains("content-type: text/html"), "{head}");
     assert!(body.starts_with(b"<!doctype html>"));
+    assert!(head.contains("cache-control: no-cache"), "{head}");
 
     let (status, head, body) = http_get(server.addr, "/pkg/rumor_wasm_bg.wasm").await;
     assert_eq!(status, 200);
     assert!(head.contains("content-type: application/wasm"), "{head}");
     assert_eq!(body, b"\0asm\x01\0\0\0");
+    // Kept by the browser but asked again each time: a rebuilt package shows on reload.
+    assert!(head.contains("cache-control: no-cache"), "{head}");
+    assert!(head.contains("last-modified: "), "{head}");
 
     let (status, head, _) = http_get(server.addr, "/pkg/rumor_wasm.js").await;
     assert_eq!(status, 200);

@@ -443,6 +443,7 @@ async function openTabs(group, n, { perTabMs, deadline, strict }) {
     try {
       const at = await group.waitFullView(tab, expected, { anySeed: !seed, timeout });
       tab.joinMs = Math.round(at - tab.loadedAt);
+      tab.phases = await phases(tab);
     } catch (e) {
       if (strict) throw e;
       misses += 1;
@@ -455,6 +456,38 @@ async function openTabs(group, n, { perTabMs, deadline, strict }) {
     if ((i + 1) % 10 === 0) note(`${i + 1} tabs open`);
   }
   return { seed, misses };
+}
+
+/**
+ * When each step of `tab`'s page load ended, in ms since its navigation started: the HTML,
+ * the page's module, the package's JS and wasm (from Resource Timing), the package ready
+ * and the room joined (the demo page's performance marks).
+ */
+async function phases(tab) {
+  return tab.page.evaluate(() => {
+    const entry = (suffix) => performance.getEntriesByType("resource").find((e) => e.name.endsWith(suffix));
+    const end = (suffix) => entry(suffix)?.responseEnd;
+    const mark = (name) => performance.getEntriesByName(name, "mark")[0]?.startTime;
+    const round = (v) => (v === undefined ? null : Math.round(v));
+    return {
+      html: round(performance.getEntriesByType("navigation")[0]?.responseEnd),
+      app_js: round(end("/app.js")),
+      package_js: round(end("/pkg/rumor.js")),
+      wasm: round(end("/pkg/rumor_bg.wasm")),
+      ready: round(mark("rumor:ready")),
+      joined: round(mark("rumor:joined")),
+      wasm_transfer_bytes: entry("/pkg/rumor_bg.wasm")?.transferSize ?? null,
+    };
+  });
+}
+
+/** The median of each phase over the tabs that have phases, as an object. */
+function phaseMedians(tabs) {
+  const withPhases = tabs.filter((t) => t.phases);
+  if (!withPhases.length) return null;
+  const keys = [...Object.keys(withPhases[0].phases), "full_view"];
+  const value = (t, k) => (k === "full_view" ? t.joinMs : t.phases[k]);
+  return Object.fromEntries(keys.map((k) => [k, percentile(withPhases.map((t) => value(t, k)).filter((v) => v !== null), 50)]));
 }
 
 // ---- test mode -------------------------------------------------------------------------------
@@ -481,6 +514,7 @@ async function runTests(n) {
     });
     note(`page load -> lists every member: ${describe(figures.join)}`);
     note(`per tab (ms): ${group.tabs.map((t) => t.joinMs).join(" ")}`);
+    note(`page load steps, median ms since navigation: ${JSON.stringify(phaseMedians(group.tabs))}`);
     const joining = await group.noteDials("while joining");
 
     await step("every tab learned members from a snapshot sent by its first contact through the server", async () => {
@@ -700,6 +734,8 @@ async function benchRun(n) {
         `${JOIN_WAIT_MS / 1000} s of loading (counted as ${JOIN_WAIT_MS} ms)`);
     }
     note(`page load -> lists every member: ${describe(join)}`);
+    result.page_load_steps_ms_p50 = phaseMedians(group.tabs);
+    note(`page load steps, median ms since navigation: ${JSON.stringify(result.page_load_steps_ms_p50)}`);
     try {
       const t0 = Date.now();
       await group.waitConverged([seed], 60000 + 1000 * n);
