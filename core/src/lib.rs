@@ -67,6 +67,8 @@ pub use event::{Event, Output};
 pub use identity::{Ed25519, Identity, PeerId, Signature, Verify};
 pub use keys::KeyListeners;
 pub use leader::CANDIDATE_KEY;
+/// The sorted-`Vec` map of [`Member::meta`], re-exported so users need not depend on it.
+pub use litemap::LiteMap;
 pub use membership::{Member, MemberState};
 pub use node::{CommandError, HandleError, Node};
 pub use state_sync::StateSync;

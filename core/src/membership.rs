@@ -9,6 +9,8 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::time::Duration;
 
+use litemap::LiteMap;
+
 use crate::identity::PeerId;
 use crate::record::{Claim, Digest, Entry};
 use crate::time::Instant;
@@ -38,10 +40,10 @@ pub struct Member {
     pub incarnation: u64,
     /// Its record's version.
     pub version: u64,
-    /// Its metadata.
-    pub meta: BTreeMap<String, String>,
-    /// Topics it subscribes to.
-    pub topics: alloc::collections::BTreeSet<String>,
+    /// Its metadata, in key order.
+    pub meta: LiteMap<String, String>,
+    /// Topics it subscribes to, in name order.
+    pub topics: Vec<String>,
     /// Its liveness.
     pub state: MemberState,
     /// When this node last saw its entry change.
@@ -156,10 +158,14 @@ impl Members {
             id: r.id,
             incarnation: r.incarnation,
             version: r.version,
-            meta: crate::sorted::insert_all(
-                r.meta.iter().map(|(k, v)| (k.clone(), v.value.clone())),
-            ),
-            topics: r.topics.clone(),
+            meta: {
+                let mut meta = LiteMap::with_capacity(r.meta.len());
+                for (k, v) in r.meta.iter() {
+                    meta.insert(k.clone(), v.value.clone());
+                }
+                meta
+            },
+            topics: r.topics.keys().cloned().collect(),
             state: state_of(&s.entry),
             changed_at: s.changed_at,
         })
@@ -521,7 +527,10 @@ mod tests {
             merge(&mut m, entry(&a, 0, 1, &[("k", "old")], Claim::Alive), 1),
             Change::None
         );
-        assert_eq!(m.member(&a.id()).unwrap().meta["k"], "new");
+        assert_eq!(
+            m.member(&a.id()).unwrap().meta.get("k").map(String::as_str),
+            Some("new")
+        );
         assert_eq!(
             merge(&mut m, entry(&a, 0, 3, &[("k", "newer")], Claim::Alive), 2),
             Change::Updated(vec!["k".into()])

@@ -5,7 +5,7 @@
 //! (pings, suspicion, refutation) and `sync` (anti-entropy and push).
 
 use alloc::boxed::Box;
-use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
+use alloc::collections::{BTreeSet, VecDeque};
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::time::Duration;
@@ -185,8 +185,8 @@ impl Node {
             id: me,
             incarnation: 0,
             version: 1,
-            meta: BTreeMap::new(),
-            topics: BTreeSet::new(),
+            meta: crate::record::MetaMap::new(),
+            topics: crate::record::TopicSet::new(),
             leaving: false,
         };
         let mut rng = ChaCha8Rng::seed_from_u64(seed);

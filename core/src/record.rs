@@ -1,10 +1,10 @@
 //! Member records: what each member says about itself, signed by its own key, and the
 //! liveness claims others gossip about it.
 
-use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::string::String;
 use alloc::vec::Vec;
 
+use litemap::LiteMap;
 use serde::{Deserialize, Serialize};
 
 use crate::config::Limits;
@@ -19,6 +19,62 @@ pub struct MetaEntry {
     pub version: u64,
 }
 
+/// A member's metadata: key to value and the record version that set it, in key order.
+///
+/// A sorted `Vec` of pairs: every member's record is held by every other member, and a
+/// record has a handful of keys, for which a `BTreeMap`'s node (room for eleven) would
+/// be most of the record's memory. Encoded as a map, the same bytes as a `BTreeMap`.
+pub type MetaMap = LiteMap<String, MetaEntry>;
+
+/// The topics a member subscribes to, in name order (a set: the values are `()`).
+///
+/// A sorted `Vec`, for the same reason as [`MetaMap`]. Encoded as a map from name to
+/// nothing, which in the wire encoding (postcard) is the same bytes as a sequence of
+/// names, as a `BTreeSet` was.
+pub type TopicSet = LiteMap<String, ()>;
+
+/// Decoding of [`MetaMap`] and [`TopicSet`]: keys must come in strictly ascending order,
+/// as their owner encodes them. A record whose keys come otherwise could never verify
+/// (its signature covers the ordered encoding), so it is refused as malformed rather
+/// than reordered, which would take a sort for nothing.
+mod ascending {
+    use core::fmt;
+    use core::marker::PhantomData;
+
+    use litemap::LiteMap;
+    use serde::de::{Deserialize, Deserializer, Error, MapAccess, Visitor};
+
+    /// Room reserved up front at most: the count on the wire is the sender's claim.
+    const PREALLOCATE_MAX: usize = 64;
+
+    pub(super) fn deserialize<'de, D, V>(
+        d: D,
+    ) -> Result<LiteMap<alloc::string::String, V>, D::Error>
+    where
+        D: Deserializer<'de>,
+        V: Deserialize<'de>,
+    {
+        struct Ascending<V>(PhantomData<V>);
+        impl<'de, V: Deserialize<'de>> Visitor<'de> for Ascending<V> {
+            type Value = LiteMap<alloc::string::String, V>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a map with keys in ascending order")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Self::Value, A::Error> {
+                let room = access.size_hint().unwrap_or(0).min(PREALLOCATE_MAX);
+                let mut map = LiteMap::with_capacity(room);
+                while let Some((k, v)) = access.next_entry()? {
+                    if map.try_append(k, v).is_some() {
+                        return Err(A::Error::custom("keys out of order or repeated"));
+                    }
+                }
+                Ok(map)
+            }
+        }
+        d.deserialize_map(Ascending(PhantomData))
+    }
+}
+
 /// What a member says about itself. Only the owner can produce a valid [`SignedRecord`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Record {
@@ -29,9 +85,11 @@ pub struct Record {
     /// Raised by the owner on every change; together with `incarnation` orders records.
     pub version: u64,
     /// Application metadata with per-key versions.
-    pub meta: BTreeMap<String, MetaEntry>,
+    #[serde(deserialize_with = "ascending::deserialize")]
+    pub meta: MetaMap,
     /// Topics the owner subscribes to.
-    pub topics: BTreeSet<String>,
+    #[serde(deserialize_with = "ascending::deserialize")]
+    pub topics: TopicSet,
     /// Set when the owner left gracefully; final for this incarnation.
     pub leaving: bool,
 }
@@ -89,7 +147,7 @@ impl SignedRecord {
         if self
             .record
             .topics
-            .iter()
+            .keys()
             .any(|t| t.len() > limits.max_topic_len)
         {
             return Err("topic name too long");
@@ -214,8 +272,8 @@ pub fn record_with_meta(
                     },
                 )
             })
-            .collect(),
-        topics: BTreeSet::new(),
+            .collect(), // sorts: tests and tools only
+        topics: TopicSet::new(),
         leaving: false,
     }
 }
@@ -251,6 +309,73 @@ pub(crate) fn batches<T>(items: Vec<T>, budget: usize, size: impl Fn(&T) -> usiz
 mod tests {
     use super::*;
     use crate::identity::Ed25519;
+
+    /// Records encode as they did with a `BTreeMap` of metadata and a `BTreeSet` of
+    /// topics: the signatures of members running the one cover the encoding of the other,
+    /// and unordered input decodes into order (so its signature no longer verifies).
+    #[test]
+    fn records_encode_as_with_ordered_trees() {
+        use alloc::collections::{BTreeMap, BTreeSet};
+        #[derive(Serialize, Deserialize)]
+        struct TreeRecord {
+            id: PeerId,
+            incarnation: u64,
+            version: u64,
+            meta: BTreeMap<String, MetaEntry>,
+            topics: BTreeSet<String>,
+            leaving: bool,
+        }
+        let a = Identity::from_secret([3; 32]);
+        let mut r = record_with_meta(a.id(), 2, 7, &[("name", "a"), ("color", "blue")]);
+        for t in ["zeta", "alpha", "chat"] {
+            r.topics.insert(t.into(), ());
+        }
+        let tree = TreeRecord {
+            id: r.id,
+            incarnation: 2,
+            version: 7,
+            meta: r.meta.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            topics: r.topics.keys().cloned().collect(),
+            leaving: false,
+        };
+        let bytes = postcard::to_allocvec(&r).unwrap();
+        assert_eq!(bytes, postcard::to_allocvec(&tree).unwrap());
+        let back: Record = postcard::from_bytes(&bytes).unwrap();
+        assert_eq!(back, r);
+        assert_eq!(
+            back.topics.keys().map(String::as_str).collect::<Vec<_>>(),
+            ["alpha", "chat", "zeta"]
+        );
+
+        // Keys out of order or repeated on the wire are refused (they could not verify).
+        let encode = |meta: &[&str], topics: &[&str]| {
+            let mut bytes = postcard::to_allocvec(&(a.id(), 2u64, 7u64)).unwrap();
+            let meta: Vec<(&str, MetaEntry)> = meta
+                .iter()
+                .map(|k| {
+                    (
+                        *k,
+                        MetaEntry {
+                            value: "v".into(),
+                            version: 7,
+                        },
+                    )
+                })
+                .collect();
+            bytes.extend(postcard::to_allocvec(&meta).unwrap());
+            bytes.extend(postcard::to_allocvec(&(topics, false)).unwrap());
+            postcard::from_bytes::<Record>(&bytes)
+        };
+        assert!(encode(&["color", "name"], &["a", "b"]).is_ok());
+        assert!(encode(&["name", "color"], &["a", "b"]).is_err());
+        assert!(encode(&["color", "color"], &["a", "b"]).is_err());
+        assert!(encode(&["color", "name"], &["b", "a"]).is_err());
+        assert!(encode(&["color", "name"], &["a", "a"]).is_err());
+        // A count claiming billions of keys reserves no more than a few.
+        let mut huge = postcard::to_allocvec(&(a.id(), 2u64, 7u64)).unwrap();
+        huge.extend(postcard::to_allocvec(&u32::MAX).unwrap());
+        assert!(postcard::from_bytes::<Record>(&huge).is_err());
+    }
 
     #[test]
     fn signatures_bind_content_and_owner() {

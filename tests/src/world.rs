@@ -187,7 +187,7 @@ impl World {
     /// node is marked failed or left anywhere. Returns the first few problems.
     pub fn check_converged(&self) -> Result<(), String> {
         let up = self.sim.up();
-        let truth: BTreeMap<PeerId, BTreeMap<String, String>> = up
+        let truth: BTreeMap<PeerId, rumor_core::LiteMap<String, String>> = up
             .iter()
             .map(|i| {
                 let n = self.node(*i);

@@ -125,8 +125,24 @@ fn partition_for_sixty_seconds_then_heal() {
         .run_until_ok(500, 120_000, World::check_converged)
         .unwrap();
     eprintln!("one group again {t} ms after the partition healed");
-    assert_eq!(w.node(99).member(&w.id(10)).unwrap().meta["side"], "a");
-    assert_eq!(w.node(0).member(&w.id(60)).unwrap().meta["side"], "b");
+    assert_eq!(
+        w.node(99)
+            .member(&w.id(10))
+            .unwrap()
+            .meta
+            .get("side")
+            .unwrap(),
+        "a"
+    );
+    assert_eq!(
+        w.node(0)
+            .member(&w.id(60))
+            .unwrap()
+            .meta
+            .get("side")
+            .unwrap(),
+        "b"
+    );
 }
 
 /// A few members cut off from a large group: the large side dials them rarely (healing
@@ -181,7 +197,15 @@ fn metadata_updates_reach_everyone_and_old_versions_never_win() {
     }
     w.run_until_ok(100, 10_000, World::check_converged).unwrap();
     for i in w.sim.up() {
-        assert_eq!(w.node(i).member(&w.id(7)).unwrap().meta["score"], "4");
+        assert_eq!(
+            w.node(i)
+                .member(&w.id(7))
+                .unwrap()
+                .meta
+                .get("score")
+                .unwrap(),
+            "4"
+        );
     }
     // Replay node 7's old record (genuinely signed by 7) into one of its neighbors.
     let stale = Entry {
@@ -206,7 +230,12 @@ fn metadata_updates_reach_everyone_and_old_versions_never_win() {
     w.sim.run_for(5_000);
     for i in w.sim.up() {
         assert_eq!(
-            w.node(i).member(&w.id(7)).unwrap().meta["score"],
+            w.node(i)
+                .member(&w.id(7))
+                .unwrap()
+                .meta
+                .get("score")
+                .unwrap(),
             "4",
             "node {i}"
         );
@@ -267,7 +296,7 @@ fn forged_records_are_rejected_everywhere() {
     for i in w.sim.up() {
         let n = w.node(i);
         assert_eq!(
-            n.member(&victim).unwrap().meta["name"],
+            n.member(&victim).unwrap().meta.get("name").unwrap(),
             "n5",
             "node {i} took the forgery"
         );
@@ -299,7 +328,7 @@ fn restarted_node_with_same_identity_rejoins() {
     eprintln!("restarted node live everywhere after {t} ms");
     let seen = w.node(3).member(&w.id(42)).unwrap();
     assert_eq!(seen.state, MemberState::Alive);
-    assert_eq!(seen.meta["mood"], "after");
+    assert_eq!(seen.meta.get("mood").unwrap(), "after");
     assert!(
         seen.incarnation > 0,
         "the restart must outrank the tombstone"

@@ -25,7 +25,15 @@ fn ten_nodes_converge_update_leave_and_crash() {
 
     w.set_meta(3, "color", "blue");
     w.run_until_ok(100, 5_000, World::check_converged).unwrap();
-    assert_eq!(w.node(7).member(&w.id(3)).unwrap().meta["color"], "blue");
+    assert_eq!(
+        w.node(7)
+            .member(&w.id(3))
+            .unwrap()
+            .meta
+            .get("color")
+            .unwrap(),
+        "blue"
+    );
 
     w.leave(4);
     w.run_until_ok(100, 5_000, |w| w.check_gone(&[4], MemberState::Left))

@@ -390,11 +390,21 @@ pub(crate) struct JsMember<'a> {
     #[serde(rename = "peerId")]
     peer_id: String,
     state: &'static str,
-    meta: &'a BTreeMap<String, String>,
+    #[serde(serialize_with = "as_object")]
+    meta: &'a rumor_core::LiteMap<String, String>,
     topics: Vec<&'a str>,
     incarnation: f64,
     #[serde(rename = "self")]
     is_self: bool,
+}
+
+/// `meta` as a JS object, also when empty (litemap writes an empty map as a sequence to
+/// human-readable formats, which would reach JS as `[]`).
+fn as_object<S: serde::Serializer>(
+    meta: &&rumor_core::LiteMap<String, String>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    s.collect_map(meta.iter())
 }
 
 pub(crate) fn js_member<'a>(m: &'a Member, me: &PeerId) -> JsMember<'a> {

@@ -168,6 +168,31 @@ async fn three_pages_converge_deliver_and_detect_a_closed_connection() {
 }
 
 #[wasm_bindgen_test]
+fn members_reach_js_with_meta_as_an_object_even_when_empty() {
+    let id = Identity::from_secret([9; 32]).id();
+    let mut member = rumor_core::Member {
+        id,
+        incarnation: 0,
+        version: 1,
+        meta: rumor_core::LiteMap::new(),
+        topics: vec!["chat".into()],
+        state: MemberState::Alive,
+        changed_at: rumor_core::Instant::from_millis(0),
+    };
+    let meta_of = |m: &rumor_core::Member| {
+        let js = crate::api::to_js(&crate::api::js_member(m, &id));
+        js_sys::Reflect::get(&js, &"meta".into()).unwrap()
+    };
+    let empty = meta_of(&member);
+    assert!(empty.is_object() && !js_sys::Array::is_array(&empty));
+    assert_eq!(js_sys::Reflect::own_keys(&empty).unwrap().length(), 0);
+    member.meta.insert("name".into(), "n".into());
+    let named = meta_of(&member);
+    let name = js_sys::Reflect::get(&named, &"name".into()).unwrap();
+    assert_eq!(name.as_string().as_deref(), Some("n"));
+}
+
+#[wasm_bindgen_test]
 async fn urls_are_normalized_or_refused_with_a_reason() {
     use crate::signal::normalize_url;
     assert_eq!(normalize_url("ws://h:1/ws").unwrap(), "ws://h:1/ws");

@@ -46,12 +46,12 @@ impl Node {
         }
         self.check_topic(&topic)?;
         let l = &self.config.limits;
-        if !self.own.topics.contains(&topic) && self.own.topics.len() >= l.max_subscriptions {
+        if !self.own.topics.contains_key(&topic) && self.own.topics.len() >= l.max_subscriptions {
             return Err(CommandError::TopicInvalid("too many subscriptions"));
         }
-        if !self.own.topics.contains(&topic) {
+        if !self.own.topics.contains_key(&topic) {
             let mut next = self.own.clone();
-            next.topics.insert(topic.clone());
+            next.topics.insert(topic.clone(), ());
             next.version = next.version.saturating_add(1);
             if postcard::to_allocvec(&next).map_or(usize::MAX, |b| b.len()) > l.max_record_size {
                 return Err(CommandError::TopicInvalid(
@@ -72,7 +72,7 @@ impl Node {
             return Err(CommandError::Left);
         }
         self.broadcast.subscriptions.remove(topic);
-        if self.own.topics.remove(topic) {
+        if self.own.topics.remove(topic).is_some() {
             self.own.version = self.own.version.saturating_add(1);
             self.publish_own(now);
             self.flush_push();
@@ -86,7 +86,7 @@ impl Node {
         self.broadcast
             .subscriptions
             .keys()
-            .filter(|t| *t != super::DEFAULT_TOPIC || self.own.topics.contains(*t))
+            .filter(|t| *t != super::DEFAULT_TOPIC || self.own.topics.contains_key(*t))
             .cloned()
             .collect()
     }
