@@ -182,6 +182,19 @@ impl World {
         &self.sim.peer(idx).expect("node is up").node
     }
 
+    /// One counter of [`rumor_core::Stats`] summed over `nodes` (all up), e.g.
+    /// `w.total(0..30, |s| s.dials)`.
+    pub fn total(
+        &self,
+        nodes: impl IntoIterator<Item = Idx>,
+        counter: impl Fn(&rumor_core::Stats) -> u64,
+    ) -> u64 {
+        nodes
+            .into_iter()
+            .map(|i| counter(self.node(i).stats()))
+            .sum()
+    }
+
     /// Checks that every up node knows every up node as alive (or suspect, while a
     /// suspicion is being refuted) with the same metadata as its owner, and that no up
     /// node is marked failed or left anywhere. Returns the first few problems.

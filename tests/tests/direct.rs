@@ -57,7 +57,7 @@ fn direct_messages_and_requests_reach_non_neighbors_exactly_once() {
     answer_requests_with_re(&mut w);
     let pairs = far_pairs(&w, 20);
     assert_eq!(pairs.len(), 20, "found 20 far pairs");
-    let relayed_before: u64 = (0..300).map(|i| w.node(i).stats().direct_relayed).sum();
+    let relayed_before: u64 = w.total(0..300, |s| s.direct_relayed);
     let since = w.sim.now();
     let mut ids = Vec::new();
     for (k, &(a, b)) in pairs.iter().enumerate() {
@@ -114,7 +114,7 @@ fn direct_messages_and_requests_reach_non_neighbors_exactly_once() {
         );
         assert!(!back.iter().any(|e| matches!(e, Event::DirectFailed { .. })));
     }
-    let relayed: u64 = (0..300).map(|i| w.node(i).stats().direct_relayed).sum();
+    let relayed: u64 = w.total(0..300, |s| s.direct_relayed);
     eprintln!(
         "first contact, 40 far direct messages (plus answers) among 300 nodes: {:.1} relays \
          per message on average",
@@ -142,10 +142,7 @@ fn direct_messages_and_requests_reach_non_neighbors_exactly_once() {
             "second send from {a} not acknowledged"
         );
     }
-    let again: u64 = (0..300)
-        .map(|i| w.node(i).stats().direct_relayed)
-        .sum::<u64>()
-        - relayed;
+    let again: u64 = w.total(0..300, |s| s.direct_relayed) - relayed;
     let per_message = again as f64 / 40.0;
     eprintln!("later messages between the same members: {per_message:.1} relays per message");
     assert!(
@@ -162,7 +159,7 @@ fn direct_messages_and_requests_reach_non_neighbors_exactly_once() {
         .into_iter()
         .find(|p| *p != w.id(a) && !w.node(a).neighbors().contains(p))
         .expect("a neighbor's neighbor that is not a neighbor");
-    let before: u64 = (0..300).map(|i| w.node(i).stats().direct_relayed).sum();
+    let before: u64 = w.total(0..300, |s| s.direct_relayed);
     w.sim.with(a, |p, now, acts, seen| {
         p.node
             .send(two_hops, b"near".to_vec(), Instant::from_millis(now))
@@ -170,7 +167,7 @@ fn direct_messages_and_requests_reach_non_neighbors_exactly_once() {
         p.drain(now, acts, seen);
     });
     w.sim.run_for(1_000);
-    let after: u64 = (0..300).map(|i| w.node(i).stats().direct_relayed).sum();
+    let after: u64 = w.total(0..300, |s| s.direct_relayed);
     // One relay out, one relay back for the acknowledgement (views may route either way).
     assert!(
         after - before <= 4,
@@ -239,8 +236,8 @@ fn lost_direct_messages_are_sent_again_and_delivered_once() {
             "pair {k} ({a}->{b}): answers at the origin"
         );
     }
-    let retries: u64 = (0..60).map(|i| w.node(i).stats().direct_retries).sum();
-    let unmatched: u64 = (0..60).map(|i| w.node(i).stats().direct_unmatched).sum();
+    let retries: u64 = w.total(0..60, |s| s.direct_retries);
+    let unmatched: u64 = w.total(0..60, |s| s.direct_unmatched);
     eprintln!(
         "{} sends and {} requests at 10% loss: {retries} retransmissions, {unmatched} extra answers",
         pairs.len(),

@@ -163,9 +163,8 @@ fn five_cut_off_from_a_hundred_rejoin_after_the_cut_ends() {
         w.check_gone_for(&many, &few, MemberState::Failed)
     })
     .unwrap();
-    let heals = |w: &World, range: std::ops::Range<usize>| -> u64 {
-        range.map(|i| w.node(i).stats().heal_dials).sum()
-    };
+    let heals =
+        |w: &World, range: std::ops::Range<usize>| -> u64 { w.total(range, |s| s.heal_dials) };
     let (many0, few0) = (heals(&w, 0..95), heals(&w, 95..100));
     w.sim.run_for(60_000);
     let (from_many, from_few) = (heals(&w, 0..95) - many0, heals(&w, 95..100) - few0);
@@ -369,10 +368,7 @@ fn a_node_that_keeps_going_silent_is_given_longer_before_it_is_dropped() {
                 o.time >= start && o.subject == 9 && matches!(o.seen, Seen::Suspect | Seen::Failed)
             })
             .count();
-        let drops: u64 = (0..20)
-            .filter(|&i| i != 9)
-            .map(|i| w.node(i).stats().neighbor_timeouts)
-            .sum();
+        let drops: u64 = w.total((0..20).filter(|&i| i != 9), |s| s.neighbor_timeouts);
         w.run_until_ok(250, 30_000, World::check_converged).unwrap();
         (accused, drops)
     };

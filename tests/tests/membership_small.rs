@@ -51,10 +51,7 @@ fn ten_nodes_converge_update_leave_and_crash() {
     // counted as such. 240 s (the failed member is forgotten after `tombstone_ttl`, 300 s)
     // give the 8 survivors 128 chances at about 1 in 8.
     let sum = |w: &World, f: fn(&rumor_core::Stats) -> u64| -> u64 {
-        (0..10)
-            .filter(|i| ![4, 5].contains(i))
-            .map(|i| f(w.node(i).stats()))
-            .sum()
+        w.total((0..10).filter(|i| ![4, 5].contains(i)), f)
     };
     let (heals, failures) = (sum(&w, |s| s.heal_dials), sum(&w, |s| s.dial_failures));
     w.sim.run_for(240_000);
@@ -126,7 +123,7 @@ fn members_that_cannot_fill_their_view_do_not_dial_without_pause() {
     }
     w.run_until_ok(100, 20_000, World::check_converged).unwrap();
     w.sim.run_for(30_000);
-    let dials = |w: &World| -> u64 { (0..7).map(|i| w.node(i).stats().dials).sum() };
+    let dials = |w: &World| -> u64 { w.total(0..7, |s| s.dials) };
     let short = (0..7).filter(|i| w.node(*i).neighbors().len() < 5).count();
     assert!(short > 0, "the scenario needs a member short of neighbors");
     let before = dials(&w);
@@ -210,9 +207,7 @@ fn members_short_of_neighbors_find_room_without_refused_handshakes() {
         w.sim.run_for(30_000);
         w.check_converged().unwrap();
         assert_eq!(w.overlay_components().len(), 1, "one overlay");
-        let sum = |f: fn(&rumor_core::Stats) -> u64| -> u64 {
-            (0..31).map(|i| f(w.node(i).stats())).sum()
-        };
+        let sum = |f: fn(&rumor_core::Stats) -> u64| w.total(0..31, f);
         let short = (0..31).filter(|i| w.node(*i).neighbors().len() < 5).count();
         (sum(|s| s.dials), sum(|s| s.neighbor_refusals), short)
     };
@@ -251,9 +246,7 @@ fn evicted_members_are_handed_to_the_newcomer_instead_of_dialing_full_ones() {
         w.sim.run_for(30_000);
         w.check_converged().unwrap();
         assert_eq!(w.overlay_components().len(), 1, "one overlay");
-        let sum = |f: fn(&rumor_core::Stats) -> u64| -> u64 {
-            (0..41).map(|i| f(w.node(i).stats())).sum()
-        };
+        let sum = |f: fn(&rumor_core::Stats) -> u64| w.total(0..41, f);
         let short = (0..41).filter(|i| w.node(*i).neighbors().len() < 5).count();
         let figures = (
             sum(|s| s.dials),

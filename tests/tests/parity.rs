@@ -403,7 +403,7 @@ fn forged_and_oversized_direct_and_state_messages_are_counted_not_fatal() {
         encode(&Message::StatePush { data: vec![2] }),
     ];
     let before = w.node(a).stats().clone();
-    let relayed_before: u64 = (0..30).map(|i| w.node(i).stats().direct_relayed).sum();
+    let relayed_before: u64 = w.total(0..30, |s| s.direct_relayed);
     let since = w.sim.now();
     for bytes in &inputs {
         w.sim.with(a, |p, now, acts, seen| {
@@ -442,7 +442,7 @@ fn forged_and_oversized_direct_and_state_messages_are_counted_not_fatal() {
         2,
         "refused"
     );
-    let relayed: u64 = (0..30).map(|i| w.node(i).stats().direct_relayed).sum();
+    let relayed: u64 = w.total(0..30, |s| s.direct_relayed);
     assert!(
         relayed - relayed_before <= 30,
         "a flood with ttl 255 was relayed {} times among 30 nodes",
