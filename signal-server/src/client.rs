@@ -47,6 +47,9 @@ pub struct Joined {
     pub members: Vec<MemberInfo>,
     /// The limits from the server's hello.
     pub limits: ServerLimits,
+    /// The optional client messages the server accepts, from its hello (such as
+    /// [`rumor_signal_proto::FEATURE_WILL`]).
+    pub features: Vec<String>,
 }
 
 /// Reads the next server message (skipping pings and pongs).
@@ -87,17 +90,17 @@ pub fn join_message(identity: &Identity, room: &str, nonce: &str) -> ClientMessa
 /// Connects to `url` (e.g. `ws://127.0.0.1:8080/ws`) and joins `room` as `identity`.
 pub async fn join(url: &str, room: &str, identity: &Identity) -> Result<Joined, ClientError> {
     let (mut socket, _) = tokio_tungstenite::connect_async(url).await?;
-    let (nonce, limits) = match recv(&mut socket).await? {
+    let (nonce, limits, features) = match recv(&mut socket).await? {
         ServerMessage::Hello {
             version,
             nonce,
             limits,
-            ..
+            features,
         } => {
             if version != PROTOCOL_VERSION {
                 return Err(ClientError::Version(version));
             }
-            (nonce, limits)
+            (nonce, limits, features)
         }
         ServerMessage::Error { code, message, .. } => {
             return Err(ClientError::Refused { code, message })
@@ -110,6 +113,7 @@ pub async fn join(url: &str, room: &str, identity: &Identity) -> Result<Joined, 
             socket,
             members,
             limits,
+            features,
         }),
         ServerMessage::Error { code, message, .. } => Err(ClientError::Refused { code, message }),
         other => Err(ClientError::Protocol(format!("{other:?}"))),

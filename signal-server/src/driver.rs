@@ -34,6 +34,8 @@ pub enum SignalIn {
     },
     /// The server could not deliver our signal to this peer (it is not in the room).
     Undeliverable(PeerId),
+    /// A client just joined the room (told to seed peers only, after its `joined`).
+    Arrived(PeerId),
 }
 
 /// Where the driver sends its signals. Implemented by the WebSocket client and, for seed
@@ -43,7 +45,19 @@ pub trait SignalSink: Send + 'static {
     /// that `to` cannot be reached.
     #[allow(clippy::result_unit_err)]
     fn send(&self, to: PeerId, data: serde_json::Value) -> Result<(), ()>;
+
+    /// Leaves `data` (a [`PeerSignal::Farewell`]) with the server as this peer's will,
+    /// relayed for it when its connection ends without a goodbye. The default keeps none:
+    /// seed peers end with the server.
+    fn will(&self, data: serde_json::Value) {
+        let _ = data;
+    }
 }
+
+/// A changed record renews the will at most this often: an application changing its
+/// metadata many times a second sends one will a second, the periodic tick sends the
+/// last one held back.
+const WILL_RENEW: Duration = Duration::from_secs(1);
 
 /// A closure run on the node inside the driver (any node command).
 pub type NodeCall = Box<dyn FnOnce(&mut rumor_core::Node, rumor_core::Instant) + Send>;
@@ -134,7 +148,15 @@ pub struct Driver<S: SignalSink> {
     dirty: bool,
     /// The first member joined through (the seed peer): told of a leave through the server.
     contact: Option<PeerId>,
+    /// Newcomers sent the member table on arrival, oldest first: their offer, which follows,
+    /// does not get it again. Bounded by [`GREETED_MAX`].
+    greeted: VecDeque<PeerId>,
+    /// The record version of the last will handed to the sink, and when.
+    will_of: Option<((u64, u64), tokio::time::Instant)>,
 }
+
+/// Newcomers remembered as sent the member table (a newcomer offers within seconds).
+const GREETED_MAX: usize = 256;
 
 impl<S: SignalSink> Driver<S> {
     /// A driver for a new node with `identity`. Application events go to `events` (if any);
@@ -165,6 +187,8 @@ impl<S: SignalSink> Driver<S> {
             closing: HashSet::new(),
             dirty: true,
             contact: None,
+            greeted: VecDeque::new(),
+            will_of: None,
         };
         (driver, snapshot_rx)
     }
@@ -278,6 +302,10 @@ impl<S: SignalSink> Driver<S> {
                 }
                 return;
             }
+            SignalIn::Arrived(peer) => {
+                self.greet(peer);
+                return;
+            }
         };
         let signal: PeerSignal = match serde_json::from_value(data) {
             Ok(s) => s,
@@ -328,17 +356,31 @@ impl<S: SignalSink> Driver<S> {
         }
     }
 
+    /// Sends `peer` the member table through the server, ahead of any connection: a
+    /// client that just joined the room (seed peers are told), or one that offers without
+    /// a connection and was not greeted so.
+    fn greet(&mut self, peer: PeerId) {
+        if self.conns.contains_key(&peer) || self.greeted.contains(&peer) {
+            return;
+        }
+        for bytes in self.node.member_snapshot(&peer, MEMBERS_MAX_SIGNALS) {
+            let data =
+                serde_json::to_value(PeerSignal::members(&bytes)).expect("PeerSignal serializes");
+            let _ = self.sink.send(peer, data);
+        }
+        if self.greeted.len() >= GREETED_MAX {
+            self.greeted.pop_front();
+        }
+        self.greeted.push_back(peer);
+    }
+
     fn on_offer(&mut self, from: PeerId, session: u64, sdp: String) {
         tracing::debug!(me = %self.node.id(), %from, session, "offer");
-        if !self.conns.contains_key(&from) {
-            // A newcomer (no connection yet, not a live member) gets the member table
-            // through the server at once, ahead of the connection being set up.
-            for bytes in self.node.member_snapshot(&from, MEMBERS_MAX_SIGNALS) {
-                let data = serde_json::to_value(PeerSignal::members(&bytes))
-                    .expect("PeerSignal serializes");
-                let _ = self.sink.send(from, data);
-            }
-        }
+        // A newcomer (no connection yet, not a live member) gets the member table through
+        // the server at once, ahead of the connection being set up, unless it got it when
+        // it joined.
+        self.greet(from);
+        self.greeted.retain(|p| *p != from);
         let mut dialed = false;
         if let Some(c) = self.conns.get(&from) {
             if c.conn.session == session {
@@ -484,7 +526,27 @@ impl<S: SignalSink> Driver<S> {
                 Followup::Replaced(p) => self.node.handle_replaced(p, now),
             }
         }
+        self.renew_will();
         self.publish();
+    }
+
+    /// Hands the sink a new will when the node's record changed since the last one (at
+    /// most once per [`WILL_RENEW`]). After a graceful leave the server still releases the
+    /// last will: a farewell no newer than the goodbye, so the others take it as old news.
+    fn renew_will(&mut self) {
+        let version = self.node.record_version();
+        if self.node.has_left() || self.will_of.is_some_and(|(v, _)| v == version) {
+            return;
+        }
+        let now = tokio::time::Instant::now();
+        if self.will_of.is_some_and(|(_, at)| now < at + WILL_RENEW) {
+            return;
+        }
+        self.will_of = Some((version, now));
+        tracing::debug!(me = %self.node.id(), ?version, "will renewed");
+        let data = serde_json::to_value(PeerSignal::farewell(&self.node.farewell()))
+            .expect("PeerSignal serializes");
+        self.sink.will(data);
     }
 
     fn dial(&mut self, peer: PeerId) {

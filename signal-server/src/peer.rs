@@ -15,7 +15,7 @@
 
 use futures_util::{SinkExt, StreamExt};
 use rumor_core::{Config as NodeConfig, Event, Identity, Member, PeerId};
-use rumor_signal_proto::{ClientMessage, ErrorCode, ServerMessage};
+use rumor_signal_proto::{ClientMessage, ErrorCode, ServerMessage, FEATURE_WILL};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::Message;
@@ -49,8 +49,9 @@ pub struct PeerOptions {
     pub node: NodeConfig,
 }
 
-/// A running native peer. Dropping it stops the peer abruptly (no goodbye); call
-/// [`NativePeer::leave`] for a graceful leave.
+/// A running native peer. Dropping it stops the peer abruptly (no goodbye of its own; the
+/// server then relays the farewell the peer left with it, its will, when the server takes
+/// wills); call [`NativePeer::leave`] for a graceful leave.
 pub struct NativePeer {
     id: PeerId,
     commands: mpsc::Sender<Command>,
@@ -60,17 +61,27 @@ pub struct NativePeer {
     signaling: JoinHandle<()>,
 }
 
-/// Sends the driver's signals over the WebSocket.
-struct WsSink(mpsc::UnboundedSender<ClientMessage>);
+/// Sends the driver's signals over the WebSocket, and its will when the server takes one.
+struct WsSink {
+    out: mpsc::UnboundedSender<ClientMessage>,
+    /// The server's hello listed [`FEATURE_WILL`].
+    wills: bool,
+}
 
 impl SignalSink for WsSink {
     fn send(&self, to: PeerId, data: serde_json::Value) -> Result<(), ()> {
-        self.0
+        self.out
             .send(ClientMessage::Signal {
                 to: to.to_hex(),
                 data,
             })
             .map_err(|_| ())
+    }
+
+    fn will(&self, data: serde_json::Value) {
+        if self.wills {
+            let _ = self.out.send(ClientMessage::Will { data });
+        }
     }
 }
 
@@ -96,7 +107,11 @@ impl NativePeer {
             ..DriverConfig::default()
         };
         let (events_tx, events) = mpsc::unbounded_channel();
-        let (driver, snapshot) = Driver::new(identity, config, WsSink(out_tx), Some(events_tx));
+        let sink = WsSink {
+            out: out_tx,
+            wills: joined.features.iter().any(|f| f == FEATURE_WILL),
+        };
+        let (driver, snapshot) = Driver::new(identity, config, sink, Some(events_tx));
         let (commands, commands_rx) = mpsc::channel(16);
         let driver = tokio::spawn(driver.run(in_rx, commands_rx));
         Ok(NativePeer {
@@ -221,6 +236,10 @@ impl NativePeer {
 
 impl Drop for NativePeer {
     fn drop(&mut self) {
+        // The node first, so that it cannot answer its own will (released when the
+        // signaling connection drops) as outdated news about itself over a data channel
+        // that is still open: dropped is dead, as if the process had been killed.
+        self.driver.abort();
         self.signaling.abort();
     }
 }

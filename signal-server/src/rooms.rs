@@ -240,6 +240,16 @@ impl Rooms {
         self.drop_if_empty(&mut inner, room);
     }
 
+    /// Tells `room`'s seed peer (if any) that client `peer` joined, once the client has been
+    /// sent its `joined`: the seed sends it the member table through the server at once,
+    /// without waiting for its first offer.
+    pub fn announce(&self, room: &str, peer: PeerId) {
+        let inner = self.lock();
+        if let Some(seed) = inner.rooms.get(room).and_then(|r| r.seed.as_ref()) {
+            let _ = seed.inbox().send(SignalIn::Arrived(peer));
+        }
+    }
+
     /// Who gets `peer`'s will: the room's seed peer, or the newest other clients.
     fn will_recipients(&self, room: &str, peer: PeerId) -> Vec<PeerId> {
         let inner = self.lock();

@@ -407,6 +407,7 @@ impl Reader<'_> {
                     peer,
                     members,
                 })));
+                self.shared.rooms.announce(&room, id);
                 self.joined = Some((room, id));
                 Flow::Continue
             }

@@ -116,6 +116,17 @@ pub async fn recv(socket: &mut Socket) -> ServerMessage {
         .expect("a message")
 }
 
+/// The next message that is not a signal from `skip` (the room's seed peer, say, which
+/// sends every client that joins its member table).
+pub async fn recv_skipping(socket: &mut Socket, skip: &str) -> ServerMessage {
+    loop {
+        match recv(socket).await {
+            ServerMessage::Signal { from, .. } if from == skip => {}
+            other => return other,
+        }
+    }
+}
+
 pub async fn send(socket: &mut Socket, msg: &ClientMessage) {
     client::send(socket, msg).await.expect("send");
 }
