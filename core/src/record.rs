@@ -311,8 +311,8 @@ mod tests {
     use crate::identity::Ed25519;
 
     /// Records encode as they did with a `BTreeMap` of metadata and a `BTreeSet` of
-    /// topics: the signatures of members running the one cover the encoding of the other,
-    /// and unordered input decodes into order (so its signature no longer verifies).
+    /// topics, so the signatures of members running the one cover the encoding of the
+    /// other; keys out of order or repeated, which no owner signs, do not decode.
     #[test]
     fn records_encode_as_with_ordered_trees() {
         use alloc::collections::{BTreeMap, BTreeSet};

@@ -158,15 +158,13 @@ async fn three_native_peers_and_the_seed_form_one_group() {
     server.shutdown().await;
 }
 
-/// A leaving peer's farewell also goes through the server, to its neighbors and to the
-/// member it joined through (here, with no seed peer, the first peer: both at once).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_farewell_also_goes_through_the_server() {
-    let server = TestServer::start(quiet_config()).await;
+/// Two native peers that join `room` (on a server without a seed peer) and are each
+/// other's neighbor, the first to join first.
+async fn two_neighbors(server: &TestServer, room: &str, ids: [u8; 2]) -> (NativePeer, NativePeer) {
     let url = server.url();
     let mut both = Vec::new();
-    for n in [21, 22] {
-        let peer = NativePeer::join(&url, "farewell", identity(n), PeerOptions::default());
+    for n in ids {
+        let peer = NativePeer::join(&url, room, identity(n), PeerOptions::default());
         both.push(peer.await.expect("join through the server"));
     }
     wait_until("the two are neighbors", &both, || {
@@ -174,7 +172,15 @@ async fn a_farewell_also_goes_through_the_server() {
     })
     .await;
     let second = both.pop().unwrap();
-    let first = both.pop().unwrap();
+    (both.pop().unwrap(), second)
+}
+
+/// A leaving peer's farewell also goes through the server, to its neighbors and to the
+/// member it joined through (here, with no seed peer, the first peer: both at once).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_farewell_also_goes_through_the_server() {
+    let server = TestServer::start(quiet_config()).await;
+    let (first, second) = two_neighbors(&server, "farewell", [21, 22]).await;
     let gone = second.id();
     second.leave().await;
     wait_until(
@@ -207,21 +213,10 @@ async fn a_farewell_also_goes_through_the_server() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_native_peer_dropped_without_goodbye_leaves_through_its_will() {
     let server = TestServer::start(quiet_config()).await;
-    let url = server.url();
-    let mut both = Vec::new();
-    for n in [23, 24] {
-        let peer = NativePeer::join(&url, "will", identity(n), PeerOptions::default());
-        both.push(peer.await.expect("join through the server"));
-    }
-    wait_until("the two are neighbors", &both, || {
-        both.iter().all(|p| p.neighbors().len() == 1)
-    })
-    .await;
+    let (first, second) = two_neighbors(&server, "will", [23, 24]).await;
     // A record change renews the will at most once a second (the next tick sends one held
     // back): let any such renewal go out.
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let second = both.pop().unwrap();
-    let first = both.pop().unwrap();
     let gone = second.id();
     drop(second);
     wait_until(
