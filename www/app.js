@@ -267,12 +267,17 @@ window.addEventListener("hashchange", () => join());
 const STATE_ORDER = { alive: 0, suspected: 1, failed: 2, left: 3 };
 
 // Room events can arrive by the dozen while a group forms: they ask for a render with
-// requestRender(), and one render follows within RENDER_MS. The parts of the page only
-// change in the DOM when what they show changed, so that many tabs of the page stay cheap.
+// requestRender(). The first after a quiet spell is drawn as soon as the events of the same
+// moment are in (a member table from a snapshot arrives as one batch); later ones wait
+// until RENDER_MS after the last draw. The parts of the page only change in the DOM when
+// what they show changed, so that many tabs of the page stay cheap.
 const RENDER_MS = 50;
 let renderTimer = null;
+let renderedAt = -Infinity;
 function requestRender() {
-  if (renderTimer === null) renderTimer = setTimeout(render, RENDER_MS);
+  if (renderTimer === null) {
+    renderTimer = setTimeout(render, Math.max(0, renderedAt + RENDER_MS - performance.now()));
+  }
 }
 
 /** Sets `node`'s text, touching the DOM only when it differs. */
@@ -283,6 +288,7 @@ function setText(node, text) {
 function render() {
   clearTimeout(renderTimer);
   renderTimer = null;
+  renderedAt = performance.now();
   // A hidden tab draws nothing: it catches up when it is shown (visibilitychange below).
   // With many tabs of the page open, only the one in front pays for drawing.
   if (document.hidden) return;
