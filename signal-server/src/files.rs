@@ -5,7 +5,7 @@
 //! Every file is sent with `Cache-Control: no-cache` and its `Last-Modified` time: a
 //! browser keeps it but asks again each time (answered `304 Not Modified` while the file is
 //! unchanged), so a rebuilt package shows on the next reload, and the tabs of one browser
-//! share one download of the package and, for the wasm, V8's cached compiled code.
+//! share one download of the package.
 
 use std::path::Path;
 
