@@ -126,6 +126,9 @@ pub struct MembershipConfig {
     /// A timer this late means this node itself was stalled (hidden tab, suspended process):
     /// it then doubts itself and restarts its neighbor clocks instead of accusing anyone.
     pub stall_threshold: Duration,
+    /// Shortest time between two farewells [`crate::Node::poll_will`] hands out: a record
+    /// changing often (metadata set many times a second) renews the will at most this often.
+    pub will_renew: Duration,
 }
 
 impl Default for MembershipConfig {
@@ -141,6 +144,7 @@ impl Default for MembershipConfig {
             suspicion_confirmations: 3,
             tombstone_ttl: Duration::from_secs(300),
             stall_threshold: Duration::from_secs(2),
+            will_renew: Duration::from_secs(1),
         }
     }
 }

@@ -48,6 +48,28 @@ impl Node {
         (self.own.incarnation, self.own.version)
     }
 
+    /// A farewell for the driver to leave in advance with a carrier (the signaling server's
+    /// will), when one is due: the first call, then whenever [`Node::record_version`]
+    /// changed since the last one handed out, at most once per
+    /// `MembershipConfig::will_renew` (a later call hands out the change that had to wait).
+    /// `None` when the last one is current, too recent, or the node has left: after a
+    /// graceful leave the carrier may still release the last will, a farewell no newer than
+    /// the goodbye, which the others take as old news. Drivers without such a carrier need
+    /// not call it.
+    pub fn poll_will(&mut self, now: Instant) -> Option<Vec<u8>> {
+        let version = self.record_version();
+        if self.left {
+            return None;
+        }
+        if let Some((last, at)) = self.will {
+            if last == version || now < at + self.config.membership.will_renew {
+                return None;
+            }
+        }
+        self.will = Some((version, now));
+        Some(self.farewell())
+    }
+
     /// A farewell (the bytes of another member's [`Node::farewell`]) that arrived outside
     /// the overlay. A genuine one is merged like gossip: the member is shown as left and the
     /// news is pushed to the neighbors. `Err` means nothing changed; a farewell already known
@@ -128,6 +150,36 @@ mod tests {
         assert_eq!(b.member(&a.id()).unwrap().state, MemberState::Alive);
         assert!(b.handle_farewell(&a.farewell(), Instant::ZERO).is_ok());
         assert_eq!(b.member(&a.id()).unwrap().state, MemberState::Left);
+    }
+
+    #[test]
+    fn a_will_is_due_first_then_on_each_record_change_at_most_once_a_second_and_never_after_leaving(
+    ) {
+        let mut a = node(1);
+        let t = |ms| Instant::from_millis(ms);
+        assert_eq!(
+            a.poll_will(t(0)),
+            Some(a.farewell()),
+            "the first call hands one out"
+        );
+        assert_eq!(a.poll_will(t(5_000)), None, "nothing changed");
+        a.set_meta("name", "a", t(5_000)).unwrap();
+        assert_eq!(
+            a.poll_will(t(5_000)),
+            Some(a.farewell()),
+            "a change, long after"
+        );
+        a.set_meta("name", "b", t(5_100)).unwrap();
+        assert_eq!(a.poll_will(t(5_100)), None, "a change, too soon");
+        assert_eq!(a.poll_will(t(5_999)), None, "still too soon");
+        assert_eq!(
+            a.poll_will(t(6_000)),
+            Some(a.farewell()),
+            "the change that had to wait"
+        );
+        a.set_meta("name", "c", t(8_000)).unwrap();
+        a.leave(t(8_000));
+        assert_eq!(a.poll_will(t(9_000)), None, "none after leaving");
     }
 
     #[test]

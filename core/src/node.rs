@@ -174,6 +174,8 @@ pub struct Node {
     pub(crate) state_sync: Option<Box<dyn StateSync>>,
     pub(crate) candidates: BTreeSet<PeerId>,
     pub(crate) leader: Option<PeerId>,
+    /// The record version of the last farewell [`Node::poll_will`] handed out, and when.
+    pub(crate) will: Option<((u64, u64), Instant)>,
 }
 
 impl Node {
@@ -234,6 +236,7 @@ impl Node {
             state_sync: None,
             candidates: BTreeSet::new(),
             leader: None,
+            will: None,
             identity,
         };
         // Sequence numbers start at a random point, so that a restarted node with the same

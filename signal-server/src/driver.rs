@@ -54,11 +54,6 @@ pub trait SignalSink: Send + 'static {
     }
 }
 
-/// A changed record renews the will at most this often: an application changing its
-/// metadata many times a second sends one will a second, the periodic tick sends the
-/// last one held back.
-const WILL_RENEW: Duration = Duration::from_secs(1);
-
 /// A closure run on the node inside the driver (any node command).
 pub type NodeCall = Box<dyn FnOnce(&mut rumor_core::Node, rumor_core::Instant) + Send>;
 
@@ -151,8 +146,6 @@ pub struct Driver<S: SignalSink> {
     /// Newcomers sent the member table on arrival, oldest first: their offer, which follows,
     /// does not get it again. Bounded by [`GREETED_MAX`].
     greeted: VecDeque<PeerId>,
-    /// The record version of the last will handed to the sink, and when.
-    will_of: Option<((u64, u64), tokio::time::Instant)>,
 }
 
 /// Newcomers remembered as sent the member table (a newcomer offers within seconds).
@@ -188,7 +181,6 @@ impl<S: SignalSink> Driver<S> {
             dirty: true,
             contact: None,
             greeted: VecDeque::new(),
-            will_of: None,
         };
         (driver, snapshot_rx)
     }
@@ -530,22 +522,17 @@ impl<S: SignalSink> Driver<S> {
         self.publish();
     }
 
-    /// Hands the sink a new will when the node's record changed since the last one (at
-    /// most once per [`WILL_RENEW`]). After a graceful leave the server still releases the
-    /// last will: a farewell no newer than the goodbye, so the others take it as old news.
+    /// Hands the sink a new will when the node has one due ([`Node::poll_will`]: on a
+    /// record change, at most once a second; the node's periodic tick brings the driver
+    /// back here for one held back).
     fn renew_will(&mut self) {
-        let version = self.node.record_version();
-        if self.node.has_left() || self.will_of.is_some_and(|(v, _)| v == version) {
+        let now = self.now();
+        let Some(farewell) = self.node.poll_will(now) else {
             return;
-        }
-        let now = tokio::time::Instant::now();
-        if self.will_of.is_some_and(|(_, at)| now < at + WILL_RENEW) {
-            return;
-        }
-        self.will_of = Some((version, now));
-        tracing::debug!(me = %self.node.id(), ?version, "will renewed");
-        let data = serde_json::to_value(PeerSignal::farewell(&self.node.farewell()))
-            .expect("PeerSignal serializes");
+        };
+        tracing::debug!(me = %self.node.id(), version = ?self.node.record_version(), "will renewed");
+        let data =
+            serde_json::to_value(PeerSignal::farewell(&farewell)).expect("PeerSignal serializes");
         self.sink.will(data);
     }
 

@@ -46,10 +46,6 @@ pub static GLARES: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::
 const CLOSE_WAIT_MS: u64 = 3_000;
 /// The timer is never armed further ahead than this (ms).
 const MAX_TIMER_MS: u64 = 3_600_000;
-/// A changed record renews the will at most this often (ms): an application calling
-/// `setMeta` many times a second must not run into the server's rate limit. The node's
-/// periodic tick renews a will held back by this.
-const WILL_RENEW_MS: f64 = 1_000.0;
 
 /// Driver settings.
 pub struct DriverConfig {
@@ -130,10 +126,6 @@ struct Inner {
     stopped: bool,
     /// Where a farewell made in advance goes (the signaling server's will), if anywhere.
     will_sink: Option<WillSink>,
-    /// The record version of the last farewell handed to `will_sink`.
-    will_of: Option<(u64, u64)>,
-    /// When (`sys::now_ms()`) that farewell was handed over; renewals wait `WILL_RENEW_MS`.
-    will_at: f64,
     failures: AttemptFailures,
 }
 
@@ -170,8 +162,6 @@ impl Driver {
                 weak: weak.clone(),
                 stopped: false,
                 will_sink: None,
-                will_of: None,
-                will_at: 0.0,
                 failures: AttemptFailures::default(),
             })
         });
@@ -328,20 +318,17 @@ fn dispatch(weak: &Weak<RefCell<Inner>>, f: impl FnOnce(&mut Inner) + 'static) {
 }
 
 impl Inner {
-    /// A new farewell for the will sink when the node's record changed since the last one.
+    /// A new farewell for the will sink when the node has one due ([`Node::poll_will`]:
+    /// on a record change, at most once a second; the node's periodic tick brings the
+    /// driver back here for one held back).
     fn renew_will(&mut self) -> Option<(WillSink, serde_json::Value)> {
         let sink = self.will_sink.clone()?;
-        let version = self.node.record_version();
-        if self.stopped || self.node.has_left() || self.will_of == Some(version) {
+        if self.stopped {
             return None;
         }
-        let now = sys::now_ms();
-        if self.will_of.is_some() && now - self.will_at < WILL_RENEW_MS {
-            return None;
-        }
-        self.will_of = Some(version);
-        self.will_at = now;
-        let data = serde_json::to_value(PeerSignal::farewell(&self.node.farewell())).ok()?;
+        let now = self.now();
+        let farewell = self.node.poll_will(now)?;
+        let data = serde_json::to_value(PeerSignal::farewell(&farewell)).ok()?;
         Some((sink, data))
     }
 
