@@ -274,17 +274,24 @@ impl DriverState<'_> {
     }
 }
 
-/// Borrows the driver, runs `f`, drains, releases the borrow, then delivers.
+/// Borrows the driver, runs `f`, releases the borrow, then [`settle`]s.
 fn run<R>(cell: &Rc<RefCell<Inner>>, f: impl FnOnce(&mut Inner) -> R) -> R {
-    let (result, signals, events, signal_sink, event_sink, will) = {
+    let result = f(&mut cell.borrow_mut());
+    settle(cell);
+    result
+}
+
+/// Drains the node, releases the borrow, then delivers what came out. Not generic, so
+/// that the package holds one copy of it rather than one per command.
+#[inline(never)]
+fn settle(cell: &Rc<RefCell<Inner>>) {
+    let (signals, events, signal_sink, event_sink, will) = {
         let mut inner = cell.borrow_mut();
-        let result = f(&mut inner);
         if !inner.stopped {
             inner.drain();
         }
         let will = inner.renew_will();
         (
-            result,
             std::mem::take(&mut inner.signals_out),
             std::mem::take(&mut inner.events_out),
             inner.signal_sink.clone(),
@@ -301,12 +308,16 @@ fn run<R>(cell: &Rc<RefCell<Inner>>, f: impl FnOnce(&mut Inner) -> R) -> R {
     for event in events {
         event_sink(event);
     }
-    result
 }
 
 /// Runs `f` on the driver behind `weak` now, or on a microtask if it is busy (a JS
 /// callback that fired while the driver was borrowed).
 fn dispatch(weak: &Weak<RefCell<Inner>>, f: impl FnOnce(&mut Inner) + 'static) {
+    dispatch_boxed(weak, Box::new(f));
+}
+
+/// [`dispatch`] for one closure type: one copy of the microtask's future in the package.
+fn dispatch_boxed(weak: &Weak<RefCell<Inner>>, f: Box<dyn FnOnce(&mut Inner)>) {
     let Some(cell) = weak.upgrade() else {
         return;
     };
