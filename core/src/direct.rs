@@ -16,7 +16,7 @@
 //! answers a repeated request from a small cache of its answers. When no answer comes
 //! within [`crate::DirectConfig::timeout`] the sender gets [`Event::DirectFailed`].
 
-use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
+use alloc::collections::{BTreeSet, VecDeque};
 use alloc::vec::Vec;
 
 use litemap::LiteMap;
@@ -48,11 +48,11 @@ pub(crate) struct Direct {
     /// The same keys, oldest first, to evict beyond capacity.
     seen_order: VecDeque<SeenKey>,
     /// This node's answers to recent requests, by (asker, request id).
-    answers: BTreeMap<(PeerId, u64), Vec<u8>>,
+    answers: LiteMap<(PeerId, u64), Vec<u8>>,
     /// The keys of `answers`, oldest first.
     answer_order: VecDeque<(PeerId, u64)>,
     /// Reverse paths: the neighbor the newest routed message from a member came through.
-    routes: BTreeMap<PeerId, PeerId>,
+    routes: LiteMap<PeerId, PeerId>,
     /// Members in `routes`, oldest entry first, to evict beyond capacity.
     route_order: VecDeque<PeerId>,
 }

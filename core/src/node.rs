@@ -5,7 +5,7 @@
 //! (pings, suspicion, refutation) and `sync` (anti-entropy and push).
 
 use alloc::boxed::Box;
-use alloc::collections::{BTreeSet, VecDeque};
+use alloc::collections::VecDeque;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::time::Duration;
@@ -22,6 +22,7 @@ use crate::event::{Event, Output};
 use crate::identity::{Ed25519, Identity, PeerId, Verify};
 use crate::membership::{Member, Members, SuspicionTimes};
 use crate::record::{Claim, Entry, MetaEntry, Record, SignedRecord};
+use crate::sorted::SortedSet;
 use crate::state_sync::StateSync;
 use crate::stats::Stats;
 use crate::time::Instant;
@@ -158,7 +159,7 @@ pub struct Node {
     pub(crate) own: Record,
     pub(crate) members: Members,
     pub(crate) links: LiteMap<PeerId, Link>,
-    pub(crate) passive: BTreeSet<PeerId>,
+    pub(crate) passive: SortedSet<PeerId>,
     pub(crate) repair: VecDeque<PeerId>,
     pub(crate) seeds: Vec<PeerId>,
     pub(crate) next_seed: usize,
@@ -172,7 +173,7 @@ pub struct Node {
     pub(crate) broadcast: Broadcast,
     pub(crate) direct: Direct,
     pub(crate) state_sync: Option<Box<dyn StateSync>>,
-    pub(crate) candidates: BTreeSet<PeerId>,
+    pub(crate) candidates: SortedSet<PeerId>,
     pub(crate) leader: Option<PeerId>,
     /// The record version of the last farewell [`Node::poll_will`] handed out, and when.
     pub(crate) will: Option<((u64, u64), Instant)>,
@@ -220,7 +221,7 @@ impl Node {
             own,
             members: Members::default(),
             links: LiteMap::new(),
-            passive: BTreeSet::new(),
+            passive: SortedSet::new(),
             repair: VecDeque::new(),
             seeds: Vec::new(),
             next_seed: 0,
@@ -234,7 +235,7 @@ impl Node {
             broadcast: Broadcast::default(),
             direct: Direct::default(),
             state_sync: None,
-            candidates: BTreeSet::new(),
+            candidates: SortedSet::new(),
             leader: None,
             will: None,
             identity,

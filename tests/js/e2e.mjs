@@ -107,6 +107,8 @@ try {
         unreachable: await outcome(() => Rumor.join({ url: `ws://${ip}:47999/ws`, room: "x", timeoutMs: 8000 })),
         malformed: await outcome(() => Rumor.join({ url: "not a url", room: "x" })),
         badRoom: await outcome(() => Rumor.join({ url: `ws://${ip}:47999/ws`, room: "no spaces" })),
+        numberMeta: await outcome(() => Rumor.join({ url: `ws://${ip}:47999/ws`, room: "x", meta: { n: 5 } })),
+        arrayMeta: await outcome(() => Rumor.join({ url: `ws://${ip}:47999/ws`, room: "x", meta: ["a"] })),
         oversized: await outcome(() => window.room.publish("chat", new Uint8Array(300 * 1024))),
         badEvent: await outcome(() => window.room.on("nope", () => {})),
       };
@@ -115,6 +117,8 @@ try {
       unreachable: /^Error: Rumor\.join: .*(could not join|no answer)/,
       malformed: /^Error: Rumor\.join: invalid signaling URL/,
       badRoom: /^Error: Rumor\.join: room .* is invalid/,
+      numberMeta: /^Error: Rumor\.join: options\.meta must be an object of string keys and string values/,
+      arrayMeta: /^Error: Rumor\.join: options\.meta must be an object of string keys and string values/,
       oversized: /^Error: room\.publish: payload of 307200 bytes exceeds the maximum/,
       badEvent: /^Error: unknown event "nope"/,
     };

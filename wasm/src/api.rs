@@ -2,7 +2,6 @@
 //! [`crate::types`].
 
 use std::cell::{Cell, RefCell};
-use std::collections::BTreeMap;
 use std::rc::{Rc, Weak};
 
 use js_sys::{Function, Promise, Reflect, Uint8Array};
@@ -117,7 +116,7 @@ impl Rumor {
 struct Options {
     url: String,
     room: String,
-    meta: BTreeMap<String, String>,
+    meta: Vec<(String, String)>,
     ice_servers: JsValue,
     timeout_ms: f64,
     max_neighbors: Option<usize>,
@@ -148,10 +147,10 @@ fn parse_options(options: &JsValue) -> Result<Options, JsValue> {
         )));
     }
     let meta_js = get("meta");
-    let meta: BTreeMap<String, String> = if meta_js.is_undefined() || meta_js.is_null() {
-        BTreeMap::new()
+    let meta = if meta_js.is_undefined() || meta_js.is_null() {
+        Vec::new()
     } else {
-        serde_wasm_bindgen::from_value(meta_js).map_err(|_| {
+        string_entries(&meta_js).ok_or_else(|| {
             error("Rumor.join: options.meta must be an object of string keys and string values")
         })?
     };
@@ -193,6 +192,21 @@ fn parse_options(options: &JsValue) -> Result<Options, JsValue> {
         timeout_ms,
         max_neighbors,
     })
+}
+
+/// The `[key, value]` pairs of a plain object whose values are all strings; `None` for
+/// anything else (an array, a number, a value that is not a string).
+fn string_entries(value: &JsValue) -> Option<Vec<(String, String)>> {
+    if !value.is_object() || js_sys::Array::is_array(value) {
+        return None;
+    }
+    js_sys::Object::entries(value.unchecked_ref())
+        .iter()
+        .map(|pair| {
+            let pair: js_sys::Array = pair.unchecked_into();
+            Some((pair.get(0).as_string()?, pair.get(1).as_string()?))
+        })
+        .collect()
 }
 
 /// A Promise with its resolve and reject functions.

@@ -19,7 +19,7 @@ use litemap::LiteMap;
 
 use crate::identity::PeerId;
 use crate::node::{Link, Node};
-use crate::sorted::insert_all;
+use crate::sorted::{insert_all, SortedSet};
 use crate::time::Instant;
 use crate::wire::{Gossip, Message, MsgId};
 
@@ -65,8 +65,8 @@ struct Partial {
 /// Which neighbors get messages eagerly (tree links) and which only announcements.
 #[derive(Default, Clone)]
 struct PushSets {
-    eager: BTreeSet<PeerId>,
-    lazy: BTreeSet<PeerId>,
+    eager: SortedSet<PeerId>,
+    lazy: SortedSet<PeerId>,
     last_used: u64,
     /// The neighbor the latest message came by first, or the one switched to: the tree's
     /// current parent (`None` at the origin or after that neighbor went down).
@@ -137,7 +137,7 @@ pub struct BroadcastSizes {
 pub(crate) struct Broadcast {
     seq: u64,
     /// The active neighbors, kept in step with the overlay.
-    neighbors: BTreeSet<PeerId>,
+    neighbors: SortedSet<PeerId>,
     trees: LiteMap<PeerId, PushSets>,
     uses: u64,
     seen: BTreeMap<MsgId, Instant>,
@@ -146,8 +146,8 @@ pub(crate) struct Broadcast {
     cache_order: VecDeque<MsgId>,
     cache_bytes: usize,
     by_topic: LiteMap<String, VecDeque<MsgId>>,
-    missing: BTreeMap<MsgId, Missing>,
-    graft_timers: BTreeSet<(Instant, MsgId)>,
+    missing: LiteMap<MsgId, Missing>,
+    graft_timers: SortedSet<(Instant, MsgId)>,
     ihave_queue: LiteMap<PeerId, Vec<(MsgId, u16)>>,
     known: LiteMap<PeerId, BTreeSet<MsgId>>,
     partials: LiteMap<(PeerId, u64), Partial>,
@@ -268,7 +268,7 @@ impl Node {
         b.known.remove(peer);
         b.ihave_queue.remove(peer);
         b.held.retain(|(_, p, _)| p != peer);
-        for m in b.missing.values_mut() {
+        for (_, m) in b.missing.iter_mut() {
             m.announcers.retain(|p| p != peer);
         }
     }
