@@ -58,9 +58,14 @@ pub fn join_challenge(nonce_hex: &str) -> Vec<u8> {
 }
 
 /// A message from a client to the server. JSON object tagged by `"type"`.
+///
+/// `D` is the type of the relayed `data`: any JSON for the server; a driver that only
+/// speaks to Rumor peers may use [`PeerSignal`] (same JSON), so that a `data` it cannot
+/// read fails the whole message instead of needing a JSON tree type (the browser package
+/// carries no `serde_json`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
-pub enum ClientMessage {
+pub enum ClientMessage<D = serde_json::Value> {
     /// Join a room, proving ownership of `peer`. Sent once, after [`ServerMessage::Hello`].
     Join {
         /// Room name: 1 to 64 bytes of ASCII letters, digits, `-`, `_` and `.`.
@@ -75,7 +80,7 @@ pub enum ClientMessage {
         /// The recipient's `PeerId` (64 hex characters).
         to: String,
         /// Anything; relayed unchanged. Rumor drivers send a [`PeerSignal`].
-        data: serde_json::Value,
+        data: D,
     },
     /// Left with the server for when this connection ends: the server keeps the last one
     /// sent and, when the connection closes for any reason but the server shutting down,
@@ -86,7 +91,7 @@ pub enum ClientMessage {
     /// without getting its goodbye out is still seen to leave.
     Will {
         /// Anything; relayed unchanged. Rumor drivers send a [`PeerSignal::Farewell`].
-        data: serde_json::Value,
+        data: D,
     },
     /// Keep-alive from clients that cannot send WebSocket pings (browsers); answered by
     /// [`ServerMessage::Pong`] with the same `nonce`. Counts toward the rate limit.
@@ -97,10 +102,11 @@ pub enum ClientMessage {
     },
 }
 
-/// A message from the server to a client. JSON object tagged by `"type"`.
+/// A message from the server to a client. JSON object tagged by `"type"`; `D` is the type
+/// of relayed `data`, as in [`ClientMessage`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
-pub enum ServerMessage {
+pub enum ServerMessage<D = serde_json::Value> {
     /// First message on every connection.
     Hello {
         /// [`PROTOCOL_VERSION`] of the server.
@@ -129,7 +135,7 @@ pub enum ServerMessage {
         /// The sender's `PeerId` (64 hex characters).
         from: String,
         /// What the sender put in [`ClientMessage::Signal`]`::data`, unchanged.
-        data: serde_json::Value,
+        data: D,
     },
     /// Answer to [`ClientMessage::Ping`].
     Pong {
@@ -423,7 +429,7 @@ mod tests {
 
     #[test]
     fn server_error_shape_and_codes() {
-        let e = ServerMessage::Error {
+        let e: ServerMessage = ServerMessage::Error {
             code: ErrorCode::RateLimited,
             message: "slow down".into(),
             to: None,

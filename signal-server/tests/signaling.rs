@@ -331,7 +331,7 @@ async fn flood_past_the_rate_limit_is_cut_off() {
     let (mut s, _) = join(&server, "room", &identity(1)).await;
     for n in 0..50 {
         if s.send(Message::Text(
-            serde_json::to_string(&ClientMessage::Ping { nonce: n })
+            serde_json::to_string(&ClientMessage::<serde_json::Value>::Ping { nonce: n })
                 .unwrap()
                 .into(),
         ))

@@ -30,13 +30,13 @@ use crate::sys::{self, Timer};
 
 /// Where the driver sends signals for other peers (the signaling client, or in tests a
 /// function that hands them to another driver in the page).
-pub type SignalSink = Rc<dyn Fn(PeerId, serde_json::Value)>;
+pub type SignalSink = Rc<dyn Fn(PeerId, PeerSignal)>;
 /// Where the driver sends the node's events.
 pub type EventSink = Rc<dyn Fn(Event)>;
 /// Where the driver leaves the node's farewell made in advance (a `PeerSignal::Farewell`,
 /// renewed when the node's record changes, at most once a second), for the signaling
 /// server to relay if this page vanishes without saying goodbye.
-pub type WillSink = Rc<dyn Fn(serde_json::Value)>;
+pub type WillSink = Rc<dyn Fn(PeerSignal)>;
 
 /// Offers that crossed one of ours (glare), counted for the tests.
 #[cfg(test)]
@@ -115,7 +115,7 @@ struct Inner {
     closing: Vec<Conn>,
     next_conn: u64,
     followups: VecDeque<Followup>,
-    signals_out: Vec<(PeerId, serde_json::Value)>,
+    signals_out: Vec<(PeerId, PeerSignal)>,
     events_out: Vec<Event>,
     signal_sink: SignalSink,
     event_sink: EventSink,
@@ -184,8 +184,8 @@ impl Driver {
     }
 
     /// A signal relayed from `from`.
-    pub fn on_signal(&self, from: PeerId, data: serde_json::Value) {
-        run(&self.inner, |i| i.on_signal(from, data));
+    pub fn on_signal(&self, from: PeerId, signal: PeerSignal) {
+        run(&self.inner, |i| i.on_signal(from, signal));
     }
 
     /// The signaling server could not deliver our signal to `peer`.
@@ -206,10 +206,9 @@ impl Driver {
             let mut to = i.node.neighbors();
             i.node.leave(now);
             to.extend(contact.filter(|c| !to.contains(c)));
-            if let Ok(data) = serde_json::to_value(PeerSignal::farewell(&i.node.farewell())) {
-                i.signals_out
-                    .extend(to.into_iter().map(|peer| (peer, data.clone())));
-            }
+            let data = PeerSignal::farewell(&i.node.farewell());
+            i.signals_out
+                .extend(to.into_iter().map(|peer| (peer, data.clone())));
         });
         run(&self.inner, |i| {
             let peers: Vec<PeerId> = i.conns.keys().copied().collect();
@@ -332,15 +331,14 @@ impl Inner {
     /// A new farewell for the will sink when the node has one due ([`Node::poll_will`]:
     /// on a record change, at most once a second; the node's periodic tick brings the
     /// driver back here for one held back).
-    fn renew_will(&mut self) -> Option<(WillSink, serde_json::Value)> {
+    fn renew_will(&mut self) -> Option<(WillSink, PeerSignal)> {
         let sink = self.will_sink.clone()?;
         if self.stopped {
             return None;
         }
         let now = self.now();
         let farewell = self.node.poll_will(now)?;
-        let data = serde_json::to_value(PeerSignal::farewell(&farewell)).ok()?;
-        Some((sink, data))
+        Some((sink, PeerSignal::farewell(&farewell)))
     }
 
     fn now(&self) -> Instant {
@@ -354,13 +352,10 @@ impl Inner {
         })
     }
 
-    fn on_signal(&mut self, from: PeerId, data: serde_json::Value) {
+    fn on_signal(&mut self, from: PeerId, signal: PeerSignal) {
         if self.stopped || self.node.has_left() {
             return;
         }
-        let Ok(signal) = serde_json::from_value::<PeerSignal>(data) else {
-            return; // not from a Rumor driver
-        };
         match signal {
             PeerSignal::Offer { session, sdp } => self.on_offer(from, session, sdp),
             PeerSignal::Answer { session, .. } | PeerSignal::Candidate { session, .. } => {
@@ -390,9 +385,7 @@ impl Inner {
             // A newcomer (no connection yet, not a live member) gets the member table
             // through the server at once, ahead of the connection being set up.
             for bytes in self.node.member_snapshot(&from, MEMBERS_MAX_SIGNALS) {
-                if let Ok(data) = serde_json::to_value(PeerSignal::members(&bytes)) {
-                    self.signals_out.push((from, data));
-                }
+                self.signals_out.push((from, PeerSignal::members(&bytes)));
             }
         }
         let mut dialed = false;
@@ -481,11 +474,7 @@ impl Inner {
             return; // a replaced connection
         }
         match event {
-            ConnEvent::Signal(signal) => {
-                if let Ok(data) = serde_json::to_value(&signal) {
-                    self.signals_out.push((peer, data));
-                }
-            }
+            ConnEvent::Signal(signal) => self.signals_out.push((peer, signal)),
             ConnEvent::Channel(dc) => c.attach(dc),
             ConnEvent::RemoteSet => c.remote_set(),
             ConnEvent::Open => {

@@ -11,7 +11,8 @@ use std::rc::{Rc, Weak};
 
 use rumor_core::{Identity, PeerId};
 use rumor_signal_proto::{
-    join_challenge, ClientMessage, ErrorCode, ServerMessage, FEATURE_WILL, PROTOCOL_VERSION,
+    join_challenge, ClientMessage, ErrorCode, PeerSignal, ServerMessage, FEATURE_WILL,
+    PROTOCOL_VERSION,
 };
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -29,7 +30,7 @@ pub enum SigEvent {
     /// Joined (or re-joined) the room; the server's contacts, seed first.
     Joined(Vec<PeerId>),
     /// A relayed signal.
-    Signal(PeerId, serde_json::Value),
+    Signal(PeerId, PeerSignal),
     /// A signal to this peer could not be delivered.
     Undeliverable(PeerId),
     /// The first join failed; nothing more will happen.
@@ -57,7 +58,7 @@ struct Inner {
     on_event: Rc<dyn Fn(SigEvent)>,
     weak: Weak<RefCell<Inner>>,
     /// The last will to leave with the server; sent again after every (re)join.
-    will: Option<serde_json::Value>,
+    will: Option<PeerSignal>,
     /// The server's hello listed `FEATURE_WILL` (an older server would refuse a will as
     /// an unknown message and close the connection).
     server_takes_wills: bool,
@@ -123,22 +124,19 @@ impl Signaling {
     }
 
     /// Sends `data` to `to` (dropped while the server is away: dials time out anyway).
-    pub fn send(&self, to: PeerId, data: serde_json::Value) {
+    pub fn send(&self, to: PeerId, data: PeerSignal) {
         let inner = self.inner.borrow();
-        if let (Some(ws), true) = (&inner.ws, inner.joined) {
-            let msg = ClientMessage::Signal {
+        if inner.joined {
+            inner.send(&ClientMessage::Signal {
                 to: to.to_hex(),
                 data,
-            };
-            if let Ok(text) = serde_json::to_string(&msg) {
-                let _ = ws.send_with_str(&text);
-            }
+            });
         }
     }
 
     /// Leaves `data` with the server, to be relayed when this connection ends without a
     /// goodbye (`ClientMessage::Will`); kept and left again after every reconnect.
-    pub fn set_will(&self, data: serde_json::Value) {
+    pub fn set_will(&self, data: PeerSignal) {
         let mut inner = self.inner.borrow_mut();
         inner.will = Some(data.clone());
         if inner.joined && inner.server_takes_wills {
@@ -147,7 +145,7 @@ impl Signaling {
     }
 
     /// [`Signaling::set_will`] for the driver, without keeping the client alive.
-    pub fn will_sink(&self) -> impl Fn(serde_json::Value) + 'static {
+    pub fn will_sink(&self) -> impl Fn(PeerSignal) + 'static {
         let weak = Rc::downgrade(&self.inner);
         move |data| {
             if let Some(inner) = weak.upgrade() {
@@ -157,7 +155,7 @@ impl Signaling {
     }
 
     /// A sink for the driver that does not keep the client alive.
-    pub fn sink(&self) -> impl Fn(PeerId, serde_json::Value) + 'static {
+    pub fn sink(&self) -> impl Fn(PeerId, PeerSignal) + 'static {
         let weak = Rc::downgrade(&self.inner);
         move |to, data| {
             if let Some(inner) = weak.upgrade() {
@@ -264,15 +262,16 @@ impl Inner {
         vec![SigEvent::Failed(message)]
     }
 
-    fn send(&self, msg: &ClientMessage) {
-        if let (Some(ws), Ok(text)) = (&self.ws, serde_json::to_string(msg)) {
+    fn send(&self, msg: &ClientMessage<PeerSignal>) {
+        if let (Some(ws), Some(text)) = (&self.ws, to_json(msg)) {
             let _ = ws.send_with_str(&text);
         }
     }
 
     fn on_text(&mut self, text: &str) -> Vec<SigEvent> {
-        let Ok(msg) = serde_json::from_str::<ServerMessage>(text) else {
-            return Vec::new(); // a newer server's message: ignore
+        let Some(msg) = from_json(text) else {
+            // A newer server's message, or a signal from a peer that is not a Rumor driver.
+            return Vec::new();
         };
         match msg {
             ServerMessage::Hello {
@@ -382,6 +381,21 @@ impl Drop for Inner {
         self.closed = true;
         self.teardown();
     }
+}
+
+/// `msg` as JSON text, written by the browser (`JSON.stringify`): the package carries no
+/// JSON writer of its own. Fields that are `None` are left out rather than `null`, which
+/// the server and the drivers read the same way.
+pub(crate) fn to_json(msg: &ClientMessage<PeerSignal>) -> Option<String> {
+    let value = serde_wasm_bindgen::to_value(msg).ok()?;
+    js_sys::JSON::stringify(&value).ok()?.as_string()
+}
+
+/// A server message from JSON text, parsed by the browser (`JSON.parse`); `None` when it
+/// is not JSON or not a message this client knows (a relayed `data` included).
+pub(crate) fn from_json(text: &str) -> Option<ServerMessage<PeerSignal>> {
+    let value = js_sys::JSON::parse(text).ok()?;
+    serde_wasm_bindgen::from_value(value).ok()
 }
 
 /// Lowercase hex.

@@ -29,7 +29,7 @@ fn node(registry: &Registry, secret: u8) -> TestNode {
     let from = identity.id();
     let events = Rc::new(RefCell::new(Vec::new()));
     let reg = registry.clone();
-    let sink = Rc::new(move |to: PeerId, data: serde_json::Value| {
+    let sink = Rc::new(move |to: PeerId, data: PeerSignal| {
         let reg = reg.clone();
         spawn_local(async move {
             let target = reg.borrow().get(&to).cloned();
@@ -254,7 +254,7 @@ async fn glare_and_an_unknown_seed_still_connect() {
 async fn the_will_follows_the_record_at_most_once_a_second() {
     let registry: Registry = Rc::default();
     let a = node(&registry, 9);
-    let wills: Rc<RefCell<Vec<serde_json::Value>>> = Rc::default();
+    let wills: Rc<RefCell<Vec<PeerSignal>>> = Rc::default();
     let w = wills.clone();
     a.driver
         .set_will_sink(Rc::new(move |data| w.borrow_mut().push(data)));
@@ -281,10 +281,64 @@ async fn the_will_follows_the_record_at_most_once_a_second() {
     sys::sleep(300.0).await;
     assert_eq!(wills.borrow().len(), 2, "one renewal for the 20 changes");
     let current = a.driver.with(|s| s.node().farewell());
-    let expected = serde_json::to_value(PeerSignal::farewell(&current)).unwrap();
+    let expected = PeerSignal::farewell(&current);
     assert_eq!(
         wills.borrow()[1],
         expected,
         "the will is the current farewell"
     );
+}
+
+/// The browser writes and reads the signaling JSON (no JSON library in the package): the
+/// shapes are the documented ones, `None` fields are left out, and a message whose relayed
+/// `data` is not a Rumor signal is not taken.
+#[wasm_bindgen_test]
+fn signaling_json_is_written_and_read_in_the_documented_shape() {
+    use crate::signal::{from_json, to_json};
+    use rumor_signal_proto::{ClientMessage, ServerMessage};
+
+    let offer = ClientMessage::Signal {
+        to: "ab".into(),
+        data: PeerSignal::Offer {
+            session: 7,
+            sdp: "v=0".into(),
+        },
+    };
+    assert_eq!(
+        to_json(&offer).unwrap(),
+        r#"{"type":"signal","to":"ab","data":{"kind":"offer","session":7,"sdp":"v=0"}}"#
+    );
+    let candidate = ClientMessage::Will {
+        data: PeerSignal::Candidate {
+            session: 1,
+            candidate: "c".into(),
+            sdp_mid: None,
+            sdp_mline_index: Some(0),
+        },
+    };
+    assert_eq!(
+        to_json(&candidate).unwrap(),
+        r#"{"type":"will","data":{"kind":"candidate","session":1,"candidate":"c","sdpMLineIndex":0}}"#
+    );
+
+    let answer = r#"{"type":"signal","from":"cd","data":{"sdp":"x","kind":"answer","session":9}}"#;
+    assert_eq!(
+        from_json(answer),
+        Some(ServerMessage::Signal {
+            from: "cd".into(),
+            data: PeerSignal::Answer {
+                session: 9,
+                sdp: "x".into()
+            }
+        })
+    );
+    let hello = r#"{"type":"hello","version":1,"nonce":"00","features":["will"],"limits":{"max_frame_bytes":65536,"max_msgs_per_sec":50,"burst":100,"handshake_timeout_ms":10000,"idle_timeout_ms":60000}}"#;
+    assert!(matches!(
+        from_json(hello),
+        Some(ServerMessage::Hello { version: 1, ref features, .. }) if features == &["will"]
+    ));
+    let foreign = r#"{"type":"signal","from":"cd","data":{"a":1}}"#;
+    assert_eq!(from_json(foreign), None, "not a Rumor signal");
+    assert_eq!(from_json("not json"), None);
+    assert_eq!(from_json(r#"{"type":"newer"}"#), None);
 }
