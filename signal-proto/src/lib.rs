@@ -24,6 +24,8 @@
 
 use serde::{Deserialize, Serialize};
 
+mod decode;
+
 /// Version of the signaling protocol, sent in [`ServerMessage::Hello`]. A client that does
 /// not know this version should close the connection.
 pub const PROTOCOL_VERSION: u32 = 1;
@@ -103,8 +105,9 @@ pub enum ClientMessage<D = serde_json::Value> {
 }
 
 /// A message from the server to a client. JSON object tagged by `"type"`; `D` is the type
-/// of relayed `data`, as in [`ClientMessage`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// of relayed `data`, as in [`ClientMessage`]. Read in one pass (`Deserialize` written out,
+/// as for [`PeerSignal`]).
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerMessage<D = serde_json::Value> {
     /// First message on every connection.
@@ -179,8 +182,9 @@ pub struct MemberInfo {
     pub role: String,
 }
 
-/// Why the server refused something. Serialized in snake_case (`"bad_json"`, ...).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// Why the server refused something. Serialized in snake_case (`"bad_json"`, ...); read by
+/// the same names ([`ErrorCode::as_str`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     /// A text frame that is not JSON, or JSON that is not a valid message. Fatal.
@@ -298,7 +302,10 @@ impl ErrorCode {
 /// before its offer; the answerer receives it in-band (`ondatachannel`). (Not a negotiated
 /// channel: webrtc-rs 0.21.1 loses a message that arrives on a negotiated channel right as
 /// the SCTP association comes up.)
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// Read in one pass over the object (the `Deserialize` impl is written out in this crate:
+/// a derived one buffers the object first, which costs the browser package 16 KB).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum PeerSignal {
     /// An SDP offer opening session `session`.
@@ -492,5 +499,149 @@ mod tests {
         assert_eq!(v["kind"], "candidate");
         assert_eq!(v["sdpMid"], "0");
         assert_eq!(serde_json::from_value::<PeerSignal>(v).unwrap(), c);
+    }
+
+    /// The written-out reader takes what the derived one took: the tag anywhere, `null` or
+    /// missing optional fields, unknown fields ignored; and refuses anything but such an
+    /// object with the fields of its kind.
+    #[test]
+    fn peer_signals_are_read_in_any_field_order_and_bad_ones_refused() {
+        let read = |text: &str| serde_json::from_str::<PeerSignal>(text);
+        assert_eq!(
+            read(r#"{"sdp":"v=0","session":3,"kind":"answer","extra":[1]}"#).unwrap(),
+            PeerSignal::Answer {
+                session: 3,
+                sdp: "v=0".into()
+            }
+        );
+        let candidate = PeerSignal::Candidate {
+            session: 1,
+            candidate: "c".into(),
+            sdp_mid: None,
+            sdp_mline_index: None,
+        };
+        assert_eq!(
+            read(r#"{"kind":"candidate","session":1,"candidate":"c","sdpMid":null}"#).unwrap(),
+            candidate
+        );
+        assert_eq!(
+            read(r#"{"kind":"candidate","session":1,"candidate":"c"}"#).unwrap(),
+            candidate
+        );
+        for signal in [
+            PeerSignal::Offer {
+                session: 9,
+                sdp: "o".into(),
+            },
+            PeerSignal::farewell(&[1, 2]),
+            PeerSignal::members(&[3]),
+        ] {
+            let text = serde_json::to_string(&signal).unwrap();
+            assert_eq!(read(&text).unwrap(), signal, "{text}");
+        }
+        let error = |text: &str| read(text).unwrap_err().to_string();
+        assert!(error(r#"{"kind":"offer","session":1}"#).contains("missing field `sdp`"));
+        assert!(error(r#"{"session":1,"sdp":"x"}"#).contains("missing field `kind`"));
+        assert!(error(r#"{"kind":"nope"}"#).contains("unknown variant `nope`"));
+        assert!(error(r#"{"kind":"farewell","record":"a","record":"b"}"#)
+            .contains("duplicate field `record`"));
+        assert!(read(r#"{"kind":"offer","session":"1","sdp":"x"}"#).is_err());
+        assert!(read(r#"["offer",1,"x"]"#).is_err());
+
+        // Nested in a server message, as a driver reads a relayed signal.
+        let relayed =
+            r#"{"type":"signal","from":"ab","data":{"session":2,"kind":"offer","sdp":"s"}}"#;
+        assert_eq!(
+            serde_json::from_str::<ServerMessage<PeerSignal>>(relayed).unwrap(),
+            ServerMessage::Signal {
+                from: "ab".into(),
+                data: PeerSignal::Offer {
+                    session: 2,
+                    sdp: "s".into()
+                }
+            }
+        );
+        let foreign = r#"{"type":"signal","from":"ab","data":{"a":1}}"#;
+        assert!(serde_json::from_str::<ServerMessage<PeerSignal>>(foreign).is_err());
+    }
+
+    #[test]
+    fn server_messages_are_read_back_in_any_field_order() {
+        let limits = ServerLimits {
+            max_frame_bytes: 65_536,
+            max_msgs_per_sec: 50,
+            burst: 200,
+            handshake_timeout_ms: 10_000,
+            idle_timeout_ms: 30_000,
+        };
+        let messages: [ServerMessage; 6] = [
+            ServerMessage::Hello {
+                version: 1,
+                nonce: "ab".into(),
+                limits,
+                features: vec![FEATURE_WILL.into()],
+            },
+            ServerMessage::Joined {
+                room: "r".into(),
+                peer: "p".into(),
+                members: vec![MemberInfo {
+                    peer: "s".into(),
+                    role: "seed".into(),
+                }],
+            },
+            ServerMessage::Signal {
+                from: "f".into(),
+                data: serde_json::json!({"any": [1, "json"]}),
+            },
+            ServerMessage::Pong { nonce: u64::MAX },
+            ServerMessage::Error {
+                code: ErrorCode::UnknownPeer,
+                message: "m".into(),
+                to: Some("t".into()),
+            },
+            ServerMessage::Error {
+                code: ErrorCode::RoomFull,
+                message: "m".into(),
+                to: None,
+            },
+        ];
+        for message in messages {
+            let text = serde_json::to_string(&message).unwrap();
+            assert_eq!(
+                serde_json::from_str::<ServerMessage>(&text).unwrap(),
+                message
+            );
+            // Keys in sorted order (serde_json's map), so the tag is no longer first.
+            let object: serde_json::Map<String, serde_json::Value> =
+                serde_json::from_str(&text).unwrap();
+            let reordered = serde_json::to_string(&object).unwrap();
+            assert!(!reordered.starts_with(r#"{"type""#), "{reordered}");
+            assert_eq!(
+                serde_json::from_str::<ServerMessage>(&reordered).unwrap(),
+                message,
+                "{reordered}"
+            );
+        }
+        let read = |text: &str| serde_json::from_str::<ServerMessage>(text);
+        assert!(read(r#"{"type":"pong","nonce":"1"}"#).is_err());
+        assert!(read(r#"{"type":"pong","nonce":-1}"#).is_err());
+        assert!(read(r#"{"type":"joined","room":"r","peer":"p"}"#)
+            .unwrap_err()
+            .to_string()
+            .contains("missing field `members`"));
+        assert!(read(r#"{"type":"newer","x":1}"#)
+            .unwrap_err()
+            .to_string()
+            .contains("unknown variant `newer`"));
+    }
+
+    #[test]
+    fn error_codes_are_read_by_their_wire_names() {
+        for code in ErrorCode::ALL {
+            let json = serde_json::to_string(&code).unwrap();
+            assert_eq!(serde_json::from_str::<ErrorCode>(&json).unwrap(), code);
+        }
+        assert!(serde_json::from_str::<ErrorCode>(r#""BadJson""#).is_err());
+        assert!(serde_json::from_str::<ErrorCode>("3").is_err());
     }
 }
