@@ -284,16 +284,16 @@ pub fn run_js_tests() -> Result<()> {
 
     println!("==> vite build (tests/js/vite: the package imported by name into a Vite 7 build)");
     let fixture = js.join("vite");
-    // `npm install` (which follows the committed lock) rather than `npm ci`: the registry
-    // here lacks rollup's native packages for other platforms, so the lock cannot list
-    // them and `npm ci` refuses it as out of sync.
+    // Exactly what the committed lock lists (it names rollup's and esbuild's native
+    // packages for every platform, so `npm ci` takes it on any machine and never
+    // rewrites it).
     let mut install = Command::new("npm");
     install
-        .args(["install", "--no-audit", "--no-fund"])
+        .args(["ci", "--no-audit", "--no-fund"])
         .current_dir(&fixture);
     let status = cmd::status(&mut install)?;
     if !status.success() {
-        bail!("`npm install` in tests/js/vite failed ({status})");
+        bail!("`npm ci` in tests/js/vite failed ({status})");
     }
     let out = root.join("target/vite-fixture");
     let mut vite = Command::new("node");
