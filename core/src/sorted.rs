@@ -96,15 +96,6 @@ impl<T: Ord> SortedSet<T> {
     }
 }
 
-impl<'a, T> IntoIterator for &'a SortedSet<T> {
-    type Item = &'a T;
-    type IntoIter = core::slice::Iter<'a, T>;
-
-    fn into_iter(self) -> Self::IntoIter {
-        self.0.iter()
-    }
-}
-
 impl<T: Ord> Extend<T> for SortedSet<T> {
     fn extend<I: IntoIterator<Item = T>>(&mut self, items: I) {
         for item in items {

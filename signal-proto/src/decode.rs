@@ -35,28 +35,36 @@ enum Field {
 
 impl<'de> Deserialize<'de> for Field {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct FieldVisitor;
-        impl Visitor<'_> for FieldVisitor {
-            type Value = Field;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a field name")
-            }
-            fn visit_str<E: de::Error>(self, name: &str) -> Result<Field, E> {
-                Ok(match name {
-                    "kind" => Field::Kind,
-                    "session" => Field::Session,
-                    "sdp" => Field::Sdp,
-                    "candidate" => Field::Candidate,
-                    "sdpMid" => Field::SdpMid,
-                    "sdpMLineIndex" => Field::SdpMLineIndex,
-                    "record" => Field::Record,
-                    "records" => Field::Records,
-                    _ => Field::Other,
-                })
-            }
-        }
-        deserializer.deserialize_identifier(FieldVisitor)
+        field_name(deserializer, |name| match name {
+            "kind" => Field::Kind,
+            "session" => Field::Session,
+            "sdp" => Field::Sdp,
+            "candidate" => Field::Candidate,
+            "sdpMid" => Field::SdpMid,
+            "sdpMLineIndex" => Field::SdpMLineIndex,
+            "record" => Field::Record,
+            "records" => Field::Records,
+            _ => Field::Other,
+        })
     }
+}
+
+/// Reads an object key and names it with `field` (one enum of known keys per message).
+fn field_name<'de, D: Deserializer<'de>, F>(
+    deserializer: D,
+    field: impl Fn(&str) -> F,
+) -> Result<F, D::Error> {
+    struct Names<N>(N);
+    impl<F, N: Fn(&str) -> F> Visitor<'_> for Names<N> {
+        type Value = F;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a field name")
+        }
+        fn visit_str<E: de::Error>(self, name: &str) -> Result<F, E> {
+            Ok((self.0)(name))
+        }
+    }
+    deserializer.deserialize_identifier(Names(field))
 }
 
 /// Fills `slot` with the map's next value; a second one for the same key is an error.
@@ -176,32 +184,22 @@ enum ServerField {
 
 impl<'de> Deserialize<'de> for ServerField {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct FieldVisitor;
-        impl Visitor<'_> for FieldVisitor {
-            type Value = ServerField;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a field name")
-            }
-            fn visit_str<E: de::Error>(self, name: &str) -> Result<ServerField, E> {
-                Ok(match name {
-                    "type" => ServerField::Type,
-                    "version" => ServerField::Version,
-                    "nonce" => ServerField::Nonce,
-                    "limits" => ServerField::Limits,
-                    "features" => ServerField::Features,
-                    "room" => ServerField::Room,
-                    "peer" => ServerField::Peer,
-                    "members" => ServerField::Members,
-                    "from" => ServerField::From,
-                    "data" => ServerField::Data,
-                    "code" => ServerField::Code,
-                    "message" => ServerField::Message,
-                    "to" => ServerField::To,
-                    _ => ServerField::Other,
-                })
-            }
-        }
-        deserializer.deserialize_identifier(FieldVisitor)
+        field_name(deserializer, |name| match name {
+            "type" => ServerField::Type,
+            "version" => ServerField::Version,
+            "nonce" => ServerField::Nonce,
+            "limits" => ServerField::Limits,
+            "features" => ServerField::Features,
+            "room" => ServerField::Room,
+            "peer" => ServerField::Peer,
+            "members" => ServerField::Members,
+            "from" => ServerField::From,
+            "data" => ServerField::Data,
+            "code" => ServerField::Code,
+            "message" => ServerField::Message,
+            "to" => ServerField::To,
+            _ => ServerField::Other,
+        })
     }
 }
 

@@ -13,7 +13,8 @@ use js_sys::{Function, Reflect, Uint8Array};
 use rumor_core::{Event, PeerId, StateSync};
 use wasm_bindgen::prelude::*;
 
-use crate::api::{js_member, payload_bytes, web_sys_report, Payload, Room, RoomInner};
+use crate::api::{web_sys_report, Payload, Room, RoomInner};
+use crate::convert::{js_member, payload_bytes};
 use crate::sys::error;
 
 thread_local! {
@@ -118,7 +119,7 @@ impl RoomInner {
             return;
         }
         let me = self.driver.id();
-        let js = crate::api::to_js(&js_member(member, &me));
+        let js = crate::convert::to_js(&js_member(member, &me));
         for (key, f) in listeners {
             let value = member.meta.get(&key).cloned().unwrap_or_default();
             if let Err(err) = f.call2(&JsValue::UNDEFINED, &js, &JsValue::from_str(&value)) {

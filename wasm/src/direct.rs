@@ -9,7 +9,8 @@ use rumor_core::{Event, PeerId};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{spawn_local, JsFuture};
 
-use crate::api::{from_member_js, payload_bytes, web_sys_report, Payload, Room, RoomInner, Settle};
+use crate::api::{web_sys_report, Payload, Room, RoomInner, Settle};
+use crate::convert::{from_member_js, payload_bytes};
 use crate::sys::error;
 
 /// What the JS side of direct messages holds.

@@ -13,6 +13,8 @@ pub fn core_version() -> &'static str {
 #[cfg(target_arch = "wasm32")]
 pub mod api;
 #[cfg(target_arch = "wasm32")]
+pub mod convert;
+#[cfg(target_arch = "wasm32")]
 pub mod coordination;
 #[cfg(target_arch = "wasm32")]
 pub mod direct;

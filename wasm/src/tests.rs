@@ -180,7 +180,7 @@ fn members_reach_js_with_meta_as_an_object_even_when_empty() {
         changed_at: rumor_core::Instant::from_millis(0),
     };
     let meta_of = |m: &rumor_core::Member| {
-        let js = crate::api::to_js(&crate::api::js_member(m, &id));
+        let js = crate::convert::to_js(&crate::convert::js_member(m, &id));
         js_sys::Reflect::get(&js, &"meta".into()).unwrap()
     };
     let empty = meta_of(&member);
