@@ -17,6 +17,7 @@ mod demo;
 mod prereq;
 mod test;
 mod wasm;
+mod wasm_sizes;
 
 use std::process::ExitCode;
 
@@ -66,7 +67,11 @@ enum Command {
         server_args: Vec<String>,
     },
     /// Build the npm package in wasm/pkg (wasm-bindgen --target web, wasm-opt -Oz).
-    Wasm,
+    Wasm {
+        /// Then print where the bytes go: code size by crate and the largest functions.
+        #[arg(long)]
+        sizes: bool,
+    },
     /// The many-tab tests of the demo page with 30 tabs (tests/js/tabs.mjs: joins, reload,
     /// server restart, screenshot); `test` runs them with 12.
     Tabs,
@@ -81,7 +86,9 @@ fn main() -> ExitCode {
             listen,
             server_args,
         } => demo::run(listen, &server_args),
-        Command::Wasm => wasm::build().map(|_| ExitCode::SUCCESS),
+        Command::Wasm { sizes } => wasm::build()
+            .and_then(|_| if sizes { wasm::size_report() } else { Ok(()) })
+            .map(|_| ExitCode::SUCCESS),
         Command::Tabs => browser::run_tabs_tests(30).map(|()| ExitCode::SUCCESS),
     };
     result.unwrap_or_else(|err| {

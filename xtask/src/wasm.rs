@@ -3,7 +3,8 @@
 //! Builds rumor-wasm for wasm32 with the size-tuned `wasm-release` profile, shrinks the
 //! module with `wasm-opt -Oz`, runs `wasm-bindgen --target web`, writes
 //! package.json (exports map with types) and the README, then reports the sizes (raw and
-//! gzip) and saves them in `target/bench/wasm.json`.
+//! gzip) and saves them in `target/bench/wasm.json`. With `--sizes` it then reports where
+//! the bytes go ([`crate::wasm_sizes`]).
 
 use std::io::Write;
 use std::path::Path;
@@ -46,6 +47,18 @@ fn run(command: &mut Command) -> Result<()> {
         bail!("`{}` failed ({status})", cmd::display(command));
     }
     Ok(())
+}
+
+/// Prints where the package's bytes go (`cargo xtask wasm --sizes`), from the build
+/// [`build`] left behind.
+pub fn size_report() -> Result<()> {
+    let root = cmd::workspace_root();
+    crate::wasm_sizes::report(
+        &root.join("target/wasm32-unknown-unknown/wasm-release/rumor_wasm.wasm"),
+        &root.join("target/wasm-sizes"),
+        &prereq::wasm_bindgen_bin_dir()?.join("wasm-bindgen"),
+        WASM_OPT_FEATURES,
+    )
 }
 
 /// Builds the package; see the module docs.
