@@ -57,10 +57,10 @@ impl Node {
     /// the goodbye, which the others take as old news. Drivers without such a carrier need
     /// not call it.
     pub fn poll_will(&mut self, now: Instant) -> Option<Vec<u8>> {
-        let version = self.record_version();
         if self.left {
             return None;
         }
+        let version = self.record_version();
         if let Some((last, at)) = self.will {
             if last == version || now < at + self.config.membership.will_renew {
                 return None;

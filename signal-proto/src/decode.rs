@@ -229,14 +229,12 @@ impl<'de> Deserialize<'de> for Nonce {
                     .map_err(|_| E::invalid_value(Unexpected::Signed(n), &self))
             }
             fn visit_f64<E: de::Error>(self, n: f64) -> Result<Nonce, E> {
-                // JavaScript numbers (serde-wasm-bindgen hands whole ones over as u64 already).
+                // A JavaScript number beyond 2^53 (serde-wasm-bindgen hands safe integers over
+                // as i64) or any float: taken when it is a whole number a u64 holds.
                 if n >= 0.0 && n.fract() == 0.0 && n < 18_446_744_073_709_551_616.0 {
                     Ok(Nonce::Number(n as u64))
                 } else {
-                    Err(E::invalid_type(
-                        Unexpected::Other("a fractional number"),
-                        &self,
-                    ))
+                    Err(E::invalid_value(Unexpected::Float(n), &self))
                 }
             }
         }

@@ -83,10 +83,7 @@ impl Drop for Netns {
 fn ip(args: &[&str]) -> Result<()> {
     let mut command = Command::new("ip");
     command.args(args);
-    let status = cmd::status(&mut command)?;
-    if !status.success() {
-        bail!("`{}` failed ({status})", cmd::display(&command));
-    }
+    cmd::run(&mut command)?;
     Ok(())
 }
 
@@ -115,10 +112,7 @@ pub fn run_wasm_tests() -> Result<()> {
         WASM_TARGET,
         "--no-run",
     ]);
-    let status = cmd::status(&mut build)?;
-    if !status.success() {
-        bail!("`{}` failed ({status})", cmd::display(&build));
-    }
+    cmd::run(&mut build)?;
 
     let dir = cmd::workspace_root().join("target/wasm-test");
     let profile = dir.join(format!("chromium-profile-{}", std::process::id()));
@@ -218,10 +212,7 @@ fn build_server(release: bool) -> Result<PathBuf> {
     } else {
         server.args(["test", "--workspace", "--no-run"]);
     }
-    let status = cmd::status(&mut server)?;
-    if !status.success() {
-        bail!("`{}` failed ({status})", cmd::display(&server));
-    }
+    cmd::run(&mut server)?;
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| cmd::workspace_root().join("target"));

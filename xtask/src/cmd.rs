@@ -42,6 +42,13 @@ pub fn status(command: &mut Command) -> Result<ExitStatus> {
         .with_context(|| format!("could not start `{}`", display(command)))
 }
 
+/// Run `command` with inherited stdio and wait for it; an error if it cannot start or fails.
+pub fn run(command: &mut Command) -> Result<()> {
+    let status = status(command)?;
+    anyhow::ensure!(status.success(), "`{}` failed ({status})", display(command));
+    Ok(())
+}
+
 /// Run `command`, capture its stdout and return it; an error if it fails.
 pub fn stdout(command: &mut Command) -> Result<String> {
     let output = command

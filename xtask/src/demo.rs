@@ -22,10 +22,7 @@ pub fn run(listen: SocketAddr, extra: &[String]) -> Result<ExitCode> {
     println!("==> cargo build -p rumor-signal");
     let mut build = cmd::cargo();
     build.args(["build", "-p", "rumor-signal", "--bin", "rumor-signal"]);
-    let status = cmd::status(&mut build)?;
-    if !status.success() {
-        bail!("`{}` failed ({status})", cmd::display(&build));
-    }
+    cmd::run(&mut build)?;
     let root = cmd::workspace_root();
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(std::path::PathBuf::from)

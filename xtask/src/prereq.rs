@@ -87,10 +87,7 @@ fn ensure_rustup_target(target: &str) -> Result<()> {
     }
     let mut add = Command::new("rustup");
     add.args(["target", "add", target]);
-    let status = cmd::status(&mut add)?;
-    if !status.success() {
-        bail!("`{}` failed ({status})", cmd::display(&add));
-    }
+    cmd::run(&mut add)?;
     Ok(())
 }
 
@@ -154,10 +151,7 @@ fn ensure_wasm_bindgen_cli() -> Result<()> {
         "--root",
     ]);
     install.arg(root);
-    let status = cmd::status(&mut install)?;
-    if !status.success() {
-        bail!("`{}` failed ({status})", cmd::display(&install));
-    }
+    cmd::run(&mut install)?;
     Ok(())
 }
 
@@ -197,9 +191,6 @@ fn apt_install(packages: &[&str]) -> Result<()> {
         .args(["install", "-y", "-q"])
         .args(packages)
         .env("DEBIAN_FRONTEND", "noninteractive");
-    let status = cmd::status(&mut install)?;
-    if !status.success() {
-        bail!("`{}` failed ({status})", cmd::display(&install));
-    }
+    cmd::run(&mut install)?;
     Ok(())
 }

@@ -19,6 +19,8 @@ use crate::prereq::{self, Prereq, WASM_TARGET};
 const PACKAGE: &str = "rumor-gossip";
 /// Base name of the generated files (`rumor.js`, `rumor_bg.wasm`, `rumor.d.ts`).
 const OUT_NAME: &str = "rumor";
+/// rustc's output for rumor-wasm in the `wasm-release` profile, from the workspace root.
+const RUSTC_OUTPUT: &str = "target/wasm32-unknown-unknown/wasm-release/rumor_wasm.wasm";
 /// What the wasm32 target of this toolchain emits, so wasm-opt accepts and keeps it.
 const WASM_OPT_FEATURES: &[&str] = &[
     "--enable-bulk-memory",
@@ -41,24 +43,48 @@ pub struct Sizes {
     pub js_gzip: u64,
 }
 
-fn run(command: &mut Command) -> Result<()> {
-    let status = cmd::status(command)?;
-    if !status.success() {
-        bail!("`{}` failed ({status})", cmd::display(command));
-    }
-    Ok(())
-}
-
 /// Prints where the package's bytes go (`cargo xtask wasm --sizes`), from the build
-/// [`build`] left behind.
+/// [`build`] left behind: its steps again with the function names kept, then
+/// [`crate::wasm_sizes::report`]. Here wasm-bindgen runs first, so that its exported shims
+/// count too (the module is only read, so binaryen's two-table bug does not matter).
 pub fn size_report() -> Result<()> {
     let root = cmd::workspace_root();
-    crate::wasm_sizes::report(
-        &root.join("target/wasm32-unknown-unknown/wasm-release/rumor_wasm.wasm"),
-        &root.join("target/wasm-sizes"),
-        &prereq::wasm_bindgen_bin_dir()?.join("wasm-bindgen"),
-        WASM_OPT_FEATURES,
+    let dir = root.join("target/wasm-sizes");
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
+    }
+    println!("==> wasm-bindgen --keep-debug, wasm-opt -Oz -g (names kept, for the size report)");
+    wasm_bindgen(&root.join(RUSTC_OUTPUT), &dir, "named", true)?;
+    let named = dir.join("named_opt.wasm");
+    wasm_opt(&dir.join("named_bg.wasm"), &named, true)?;
+    crate::wasm_sizes::report(&named)
+}
+
+/// `wasm-opt -Oz` from `input` to `output`, with the function names kept if `keep_names`.
+fn wasm_opt(input: &Path, output: &Path, keep_names: bool) -> Result<()> {
+    let mut command = Command::new("wasm-opt");
+    command.arg("-Oz");
+    if keep_names {
+        command.arg("-g");
+    }
+    cmd::run(
+        command
+            .args(WASM_OPT_FEATURES)
+            .arg(input)
+            .arg("-o")
+            .arg(output),
     )
+}
+
+/// `wasm-bindgen --target web` of `input` into `out_dir` as `out_name`, with the names
+/// and debug information kept if `keep_debug`.
+fn wasm_bindgen(input: &Path, out_dir: &Path, out_name: &str, keep_debug: bool) -> Result<()> {
+    let mut command = Command::new(prereq::wasm_bindgen_bin_dir()?.join("wasm-bindgen"));
+    command.args(["--target", "web", "--out-name", out_name]);
+    if keep_debug {
+        command.arg("--keep-debug");
+    }
+    cmd::run(command.arg("--out-dir").arg(out_dir).arg(input))
 }
 
 /// Builds the package; see the module docs.
@@ -69,7 +95,7 @@ pub fn build() -> Result<Sizes> {
     }
     let root = cmd::workspace_root();
     println!("==> cargo build -p rumor-wasm --target {WASM_TARGET} --profile wasm-release");
-    run(cmd::cargo().args([
+    cmd::run(cmd::cargo().args([
         "build",
         "-p",
         "rumor-wasm",
@@ -78,7 +104,7 @@ pub fn build() -> Result<Sizes> {
         "--profile",
         "wasm-release",
     ]))?;
-    let input = root.join("target/wasm32-unknown-unknown/wasm-release/rumor_wasm.wasm");
+    let input = root.join(RUSTC_OUTPUT);
     let pkg = root.join("wasm/pkg");
     if pkg.exists() {
         std::fs::remove_dir_all(&pkg).with_context(|| format!("removing {}", pkg.display()))?;
@@ -88,18 +114,9 @@ pub fn build() -> Result<Sizes> {
     // table when a module has two tables, and the package then fails to load.
     println!("==> wasm-opt -Oz");
     let optimized = root.join("target/wasm32-unknown-unknown/wasm-release/rumor_wasm.opt.wasm");
-    run(Command::new("wasm-opt")
-        .arg("-Oz")
-        .args(WASM_OPT_FEATURES)
-        .arg(&input)
-        .arg("-o")
-        .arg(&optimized))?;
+    wasm_opt(&input, &optimized, false)?;
     println!("==> wasm-bindgen --target web");
-    let bindgen = prereq::wasm_bindgen_bin_dir()?.join("wasm-bindgen");
-    run(Command::new(bindgen)
-        .args(["--target", "web", "--out-name", OUT_NAME, "--out-dir"])
-        .arg(&pkg)
-        .arg(&optimized))?;
+    wasm_bindgen(&optimized, &pkg, OUT_NAME, false)?;
     let wasm = pkg.join(format!("{OUT_NAME}_bg.wasm"));
     // wasm-bindgen writes a .gitignore of `*`, which would keep npm from packing anything.
     let _ = std::fs::remove_file(pkg.join(".gitignore"));

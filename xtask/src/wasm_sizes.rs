@@ -1,64 +1,24 @@
 //! `cargo xtask wasm --sizes`: where the package's bytes go.
 //!
-//! Runs rustc's output through `wasm-bindgen --keep-debug` and `wasm-opt -Oz -g`, the
-//! package's steps with the function names kept, then sums the size of each function's
-//! code by the crate its name starts with and prints the largest crates and functions.
-//! Names are those of the functions left after inlining: code inlined into a caller
-//! counts for the caller (the `FnOnce` shims are the driver's closures).
+//! Reads a build of the package with the function names kept (made by
+//! `crate::wasm::size_report`), sums the size of each function's code by the crate its
+//! name starts with and prints the largest crates and functions. Names are those of the
+//! functions left after inlining: code inlined into a caller counts for the caller (the
+//! `FnOnce` shims are the driver's closures).
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::process::Command;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use wasmparser::{KnownCustom, Name, Parser, Payload, TypeRef};
-
-use crate::cmd;
 
 /// Rows printed in each table.
 const ROWS: usize = 20;
 
-fn run(command: &mut Command) -> Result<()> {
-    let status = cmd::status(command)?;
-    if !status.success() {
-        bail!("`{}` failed ({status})", cmd::display(command));
-    }
-    Ok(())
-}
-
-/// Prints the code size by crate and the largest functions of the package built from
-/// `input` (rustc's output), working in `dir`; `wasm_bindgen` and `wasm_opt_features` as
-/// for the package.
-pub fn report(
-    input: &Path,
-    dir: &Path,
-    wasm_bindgen: &Path,
-    wasm_opt_features: &[&str],
-) -> Result<()> {
-    if dir.exists() {
-        std::fs::remove_dir_all(dir).with_context(|| format!("removing {}", dir.display()))?;
-    }
-    println!("==> wasm-bindgen --keep-debug, wasm-opt -Oz -g (names kept, for the size report)");
-    run(Command::new(wasm_bindgen)
-        .args([
-            "--target",
-            "web",
-            "--keep-debug",
-            "--out-name",
-            "named",
-            "--out-dir",
-        ])
-        .arg(dir)
-        .arg(input))?;
-    let named = dir.join("named_opt.wasm");
-    run(Command::new("wasm-opt")
-        .arg("-Oz")
-        .arg("-g")
-        .args(wasm_opt_features)
-        .arg(dir.join("named_bg.wasm"))
-        .arg("-o")
-        .arg(&named))?;
-    let data = std::fs::read(&named).with_context(|| format!("reading {}", named.display()))?;
+/// Prints the code size by crate and the largest functions of `named`, a wasm module with
+/// a name section.
+pub fn report(named: &Path) -> Result<()> {
+    let data = std::fs::read(named).with_context(|| format!("reading {}", named.display()))?;
     let functions = functions(&data).with_context(|| format!("parsing {}", named.display()))?;
     let total: usize = functions.iter().map(|(_, size)| size).sum();
     println!(
