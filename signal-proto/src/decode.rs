@@ -229,8 +229,9 @@ impl<'de> Deserialize<'de> for Nonce {
                     .map_err(|_| E::invalid_value(Unexpected::Signed(n), &self))
             }
             fn visit_f64<E: de::Error>(self, n: f64) -> Result<Nonce, E> {
-                // A JavaScript number beyond 2^53 (serde-wasm-bindgen hands safe integers over
-                // as i64) or any float: taken when it is a whole number a u64 holds.
+                // A JavaScript number beyond 2^53 (the browser package's reader hands whole
+                // numbers up to 2^53 over as integers) or any float: taken when it is a whole
+                // number a u64 holds.
                 if n >= 0.0 && n.fract() == 0.0 && n < 18_446_744_073_709_551_616.0 {
                     Ok(Nonce::Number(n as u64))
                 } else {

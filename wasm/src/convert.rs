@@ -50,11 +50,10 @@ pub(crate) fn js_member<'a>(m: &'a Member, me: &PeerId) -> JsMember<'a> {
     }
 }
 
-/// `value` as a plain JS value (maps as objects); `undefined` if it cannot be one.
+/// `value` as a plain JS value (maps as objects, `None` as `null`); `undefined` if it
+/// cannot be one.
 pub(crate) fn to_js<T: Serialize>(value: &T) -> JsValue {
-    value
-        .serialize(&serde_wasm_bindgen::Serializer::new().serialize_maps_as_objects(true))
-        .unwrap_or(JsValue::UNDEFINED)
+    crate::jsvalue::to_value(value, &JsValue::NULL).unwrap_or(JsValue::UNDEFINED)
 }
 
 /// `{ from, data, text? }`: bytes from a member (a direct message or a request), with

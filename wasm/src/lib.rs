@@ -21,6 +21,8 @@ pub mod direct;
 #[cfg(target_arch = "wasm32")]
 pub mod driver;
 #[cfg(target_arch = "wasm32")]
+pub mod jsvalue;
+#[cfg(target_arch = "wasm32")]
 pub mod rtc;
 #[cfg(target_arch = "wasm32")]
 pub mod signal;

@@ -387,7 +387,7 @@ impl Drop for Inner {
 /// JSON writer of its own. Fields that are `None` are left out rather than `null`, which
 /// the server and the drivers read the same way.
 pub(crate) fn to_json(msg: &ClientMessage<PeerSignal>) -> Option<String> {
-    let value = serde_wasm_bindgen::to_value(msg).ok()?;
+    let value = crate::jsvalue::to_value(msg, &JsValue::UNDEFINED).ok()?;
     js_sys::JSON::stringify(&value).ok()?.as_string()
 }
 
@@ -395,7 +395,7 @@ pub(crate) fn to_json(msg: &ClientMessage<PeerSignal>) -> Option<String> {
 /// is not JSON or not a message this client knows (a relayed `data` included).
 pub(crate) fn from_json(text: &str) -> Option<ServerMessage<PeerSignal>> {
     let value = js_sys::JSON::parse(text).ok()?;
-    serde_wasm_bindgen::from_value(value).ok()
+    crate::jsvalue::from_value(value).ok()
 }
 
 /// Lowercase hex.

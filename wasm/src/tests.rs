@@ -342,3 +342,84 @@ fn signaling_json_is_written_and_read_in_the_documented_shape() {
     assert_eq!(from_json("not json"), None);
     assert_eq!(from_json(r#"{"type":"newer"}"#), None);
 }
+
+/// The package's own serde to and from JS values: the shapes the API and the signaling
+/// client rely on, and refusals instead of rounded numbers or guessed types.
+#[wasm_bindgen_test]
+fn js_values_are_written_and_read_in_the_shapes_relied_on() {
+    use crate::jsvalue::{from_value, to_value};
+    use js_sys::{Array, Reflect, Uint8Array, JSON};
+    use wasm_bindgen::{JsCast, JsValue};
+
+    #[derive(serde::Serialize)]
+    struct Shape<'a> {
+        name: &'a str,
+        none: Option<u8>,
+        list: Vec<u16>,
+        map: BTreeMap<&'a str, bool>,
+        bytes: crate::convert::Bytes<'a>,
+        unit: (),
+    }
+    let shape = Shape {
+        name: "n",
+        none: None,
+        list: vec![1, 2],
+        map: BTreeMap::from([("k", true)]),
+        bytes: crate::convert::Bytes(&[7, 8]),
+        unit: (),
+    };
+    let written = to_value(&shape, &JsValue::NULL).unwrap();
+    let get = |key: &str| Reflect::get(&written, &key.into()).unwrap();
+    assert!(get("none").is_null(), "None is the given value");
+    assert!(Array::is_array(&get("list")));
+    let bytes: Uint8Array = get("bytes").dyn_into().expect("bytes as a Uint8Array");
+    assert_eq!(bytes.to_vec(), [7, 8]);
+    assert_eq!(
+        JSON::stringify(&written).unwrap().as_string().unwrap(),
+        r#"{"name":"n","none":null,"list":[1,2],"map":{"k":true},"bytes":{"0":7,"1":8},"unit":null}"#
+    );
+    let without = to_value(&Some(None::<u8>), &JsValue::UNDEFINED).unwrap();
+    assert!(without.is_undefined());
+
+    assert!(
+        to_value(&(1u64 << 53), &JsValue::NULL).is_err(),
+        "would round"
+    );
+    assert!(to_value(&((1u64 << 53) - 1), &JsValue::NULL).is_ok());
+    assert!(
+        to_value(&BTreeMap::from([(1u8, 2u8)]), &JsValue::NULL).is_err(),
+        "number keys"
+    );
+
+    let parsed = JSON::parse(r#"{"a":[1,-2],"b":null,"c":"x","d":1.5}"#).unwrap();
+    #[derive(serde::Deserialize, Debug, PartialEq)]
+    struct Read {
+        a: Vec<i32>,
+        b: Option<String>,
+        c: String,
+        d: f64,
+    }
+    assert_eq!(
+        from_value::<Read>(parsed).unwrap(),
+        Read {
+            a: vec![1, -2],
+            b: None,
+            c: "x".into(),
+            d: 1.5
+        }
+    );
+    assert!(
+        from_value::<u32>(JsValue::from_f64(1.5)).is_err(),
+        "not whole"
+    );
+    assert!(
+        from_value::<String>(JsValue::from_f64(1.0)).is_err(),
+        "not text"
+    );
+    assert!(
+        from_value::<u8>(JsValue::from_f64(300.0)).is_err(),
+        "out of range"
+    );
+    let function = js_sys::Function::new_no_args("");
+    assert!(from_value::<Vec<u8>>(function.into()).is_err(), "not data");
+}

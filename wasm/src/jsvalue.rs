@@ -1,0 +1,372 @@
+//! serde to and from plain JS values, the few shapes the package needs: what the API hands
+//! to JS (members, events, stats) and the signaling messages, which the browser writes and
+//! reads as JSON (`JSON.stringify`/`JSON.parse`).
+//!
+//! In place of serde-wasm-bindgen for size (#5 in docs/benchmarks.md): its errors carry
+//! serde's messages, and formatting those (`invalid type: floating point 1.5, ...`) keeps
+//! float formatting in the package, 14 KB raw by itself. Every caller here only needs to know
+//! *that* a value did not fit, so [`Unfit`] carries no message and none is ever formatted.
+//!
+//! Writing: structs and maps become objects (keys must be strings), sequences and tuples
+//! arrays, bytes a `Uint8Array`, integers numbers (refused above 2^53, where a number would
+//! round), unit variants their name, `None` either `null` or `undefined` ([`Writer`]).
+//! Reading: strings, numbers (whole numbers as integers), booleans, `null`/`undefined`
+//! (as none or unit), arrays and objects (their own enumerable string keys); anything else
+//! is refused.
+
+use core::fmt;
+
+use js_sys::{Array, Object, Reflect, Uint8Array};
+use serde::de::{self, DeserializeOwned, IntoDeserializer, Visitor};
+use serde::ser::{self, Serialize};
+use wasm_bindgen::{JsCast, JsValue};
+
+/// A value did not fit the other side (a serializer or deserializer error, without its
+/// message: see the module docs).
+#[derive(Debug)]
+pub struct Unfit;
+
+impl fmt::Display for Unfit {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("value does not fit")
+    }
+}
+
+impl std::error::Error for Unfit {}
+
+impl ser::Error for Unfit {
+    fn custom<T: fmt::Display>(_: T) -> Self {
+        Unfit
+    }
+}
+
+impl de::Error for Unfit {
+    fn custom<T: fmt::Display>(_: T) -> Self {
+        Unfit
+    }
+}
+
+/// Largest integer a JS number holds exactly (`Number.MAX_SAFE_INTEGER`).
+const MAX_SAFE: f64 = 9_007_199_254_740_991.0;
+
+/// `value` as a plain JS value, `None` written as `none`.
+pub fn to_value<T: Serialize + ?Sized>(value: &T, none: &JsValue) -> Result<JsValue, Unfit> {
+    value.serialize(Writer { none })
+}
+
+/// A `T` read from a plain JS value.
+pub fn from_value<T: DeserializeOwned>(value: JsValue) -> Result<T, Unfit> {
+    T::deserialize(Reader(value))
+}
+
+/// The serializer: builds JS values; `None` becomes `none` (`null` for the API, whose
+/// declarations say so; `undefined` for JSON, where `JSON.stringify` then leaves the field
+/// out).
+#[derive(Clone, Copy)]
+pub struct Writer<'a> {
+    none: &'a JsValue,
+}
+
+fn number(n: f64) -> Result<JsValue, Unfit> {
+    if n.abs() <= MAX_SAFE {
+        Ok(JsValue::from_f64(n))
+    } else {
+        Err(Unfit)
+    }
+}
+
+/// An array being written.
+pub struct SeqWriter<'a> {
+    writer: Writer<'a>,
+    array: Array,
+}
+
+/// An object being written; `key` holds a map key until its value comes.
+pub struct ObjectWriter<'a> {
+    writer: Writer<'a>,
+    object: Object,
+    key: JsValue,
+}
+
+impl<'a> ser::Serializer for Writer<'a> {
+    type Ok = JsValue;
+    type Error = Unfit;
+    type SerializeSeq = SeqWriter<'a>;
+    type SerializeTuple = SeqWriter<'a>;
+    type SerializeTupleStruct = SeqWriter<'a>;
+    type SerializeTupleVariant = ser::Impossible<JsValue, Unfit>;
+    type SerializeMap = ObjectWriter<'a>;
+    type SerializeStruct = ObjectWriter<'a>;
+    type SerializeStructVariant = ser::Impossible<JsValue, Unfit>;
+
+    fn serialize_bool(self, v: bool) -> Result<JsValue, Unfit> {
+        Ok(JsValue::from_bool(v))
+    }
+    fn serialize_i8(self, v: i8) -> Result<JsValue, Unfit> {
+        number(v.into())
+    }
+    fn serialize_i16(self, v: i16) -> Result<JsValue, Unfit> {
+        number(v.into())
+    }
+    fn serialize_i32(self, v: i32) -> Result<JsValue, Unfit> {
+        number(v.into())
+    }
+    fn serialize_i64(self, v: i64) -> Result<JsValue, Unfit> {
+        number(v as f64)
+    }
+    fn serialize_u8(self, v: u8) -> Result<JsValue, Unfit> {
+        number(v.into())
+    }
+    fn serialize_u16(self, v: u16) -> Result<JsValue, Unfit> {
+        number(v.into())
+    }
+    fn serialize_u32(self, v: u32) -> Result<JsValue, Unfit> {
+        number(v.into())
+    }
+    fn serialize_u64(self, v: u64) -> Result<JsValue, Unfit> {
+        number(v as f64)
+    }
+    fn serialize_f32(self, v: f32) -> Result<JsValue, Unfit> {
+        Ok(JsValue::from_f64(v.into()))
+    }
+    fn serialize_f64(self, v: f64) -> Result<JsValue, Unfit> {
+        Ok(JsValue::from_f64(v))
+    }
+    fn serialize_char(self, v: char) -> Result<JsValue, Unfit> {
+        Ok(JsValue::from_str(v.encode_utf8(&mut [0; 4])))
+    }
+    fn serialize_str(self, v: &str) -> Result<JsValue, Unfit> {
+        Ok(JsValue::from_str(v))
+    }
+    fn serialize_bytes(self, v: &[u8]) -> Result<JsValue, Unfit> {
+        Ok(Uint8Array::from(v).into())
+    }
+    fn serialize_none(self) -> Result<JsValue, Unfit> {
+        Ok(self.none.clone())
+    }
+    fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<JsValue, Unfit> {
+        value.serialize(self)
+    }
+    fn serialize_unit(self) -> Result<JsValue, Unfit> {
+        Ok(JsValue::NULL)
+    }
+    fn serialize_unit_struct(self, _: &'static str) -> Result<JsValue, Unfit> {
+        Ok(JsValue::NULL)
+    }
+    fn serialize_unit_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        variant: &'static str,
+    ) -> Result<JsValue, Unfit> {
+        Ok(JsValue::from_str(variant))
+    }
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(
+        self,
+        _: &'static str,
+        value: &T,
+    ) -> Result<JsValue, Unfit> {
+        value.serialize(self)
+    }
+    fn serialize_newtype_variant<T: Serialize + ?Sized>(
+        self,
+        _: &'static str,
+        _: u32,
+        variant: &'static str,
+        value: &T,
+    ) -> Result<JsValue, Unfit> {
+        let object = Object::new();
+        set(
+            &object,
+            &JsValue::from_str(variant),
+            &value.serialize(self)?,
+        )?;
+        Ok(object.into())
+    }
+    fn serialize_seq(self, _: Option<usize>) -> Result<SeqWriter<'a>, Unfit> {
+        Ok(SeqWriter {
+            writer: self,
+            array: Array::new(),
+        })
+    }
+    fn serialize_tuple(self, len: usize) -> Result<SeqWriter<'a>, Unfit> {
+        self.serialize_seq(Some(len))
+    }
+    fn serialize_tuple_struct(self, _: &'static str, len: usize) -> Result<SeqWriter<'a>, Unfit> {
+        self.serialize_seq(Some(len))
+    }
+    fn serialize_tuple_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeTupleVariant, Unfit> {
+        Err(Unfit)
+    }
+    fn serialize_map(self, _: Option<usize>) -> Result<ObjectWriter<'a>, Unfit> {
+        Ok(ObjectWriter {
+            writer: self,
+            object: Object::new(),
+            key: JsValue::UNDEFINED,
+        })
+    }
+    fn serialize_struct(self, _: &'static str, len: usize) -> Result<ObjectWriter<'a>, Unfit> {
+        self.serialize_map(Some(len))
+    }
+    fn serialize_struct_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeStructVariant, Unfit> {
+        Err(Unfit)
+    }
+}
+
+fn set(object: &Object, key: &JsValue, value: &JsValue) -> Result<(), Unfit> {
+    Reflect::set(object, key, value)
+        .map(drop)
+        .map_err(|_| Unfit)
+}
+
+impl SeqWriter<'_> {
+    fn push<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Unfit> {
+        self.array.push(&value.serialize(self.writer)?);
+        Ok(())
+    }
+}
+
+impl ser::SerializeSeq for SeqWriter<'_> {
+    type Ok = JsValue;
+    type Error = Unfit;
+    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Unfit> {
+        self.push(value)
+    }
+    fn end(self) -> Result<JsValue, Unfit> {
+        Ok(self.array.into())
+    }
+}
+
+impl ser::SerializeTuple for SeqWriter<'_> {
+    type Ok = JsValue;
+    type Error = Unfit;
+    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Unfit> {
+        self.push(value)
+    }
+    fn end(self) -> Result<JsValue, Unfit> {
+        Ok(self.array.into())
+    }
+}
+
+impl ser::SerializeTupleStruct for SeqWriter<'_> {
+    type Ok = JsValue;
+    type Error = Unfit;
+    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Unfit> {
+        self.push(value)
+    }
+    fn end(self) -> Result<JsValue, Unfit> {
+        Ok(self.array.into())
+    }
+}
+
+impl ser::SerializeMap for ObjectWriter<'_> {
+    type Ok = JsValue;
+    type Error = Unfit;
+    fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), Unfit> {
+        let key = key.serialize(self.writer)?;
+        if !key.is_string() {
+            return Err(Unfit);
+        }
+        self.key = key;
+        Ok(())
+    }
+    fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Unfit> {
+        set(&self.object, &self.key, &value.serialize(self.writer)?)
+    }
+    fn end(self) -> Result<JsValue, Unfit> {
+        Ok(self.object.into())
+    }
+}
+
+impl ser::SerializeStruct for ObjectWriter<'_> {
+    type Ok = JsValue;
+    type Error = Unfit;
+    fn serialize_field<T: Serialize + ?Sized>(
+        &mut self,
+        key: &'static str,
+        value: &T,
+    ) -> Result<(), Unfit> {
+        set(
+            &self.object,
+            &JsValue::from_str(key),
+            &value.serialize(self.writer)?,
+        )
+    }
+    fn end(self) -> Result<JsValue, Unfit> {
+        Ok(self.object.into())
+    }
+}
+
+/// The deserializer: reads a JS value by what it is (`deserialize_any`).
+pub struct Reader(JsValue);
+
+impl<'de> de::Deserializer<'de> for Reader {
+    type Error = Unfit;
+
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Unfit> {
+        let v = self.0;
+        if let Some(text) = v.as_string() {
+            visitor.visit_string(text)
+        } else if let Some(n) = v.as_f64() {
+            if n.fract() == 0.0 && n.abs() <= MAX_SAFE {
+                if n >= 0.0 {
+                    visitor.visit_u64(n as u64)
+                } else {
+                    visitor.visit_i64(n as i64)
+                }
+            } else {
+                visitor.visit_f64(n)
+            }
+        } else if let Some(b) = v.as_bool() {
+            visitor.visit_bool(b)
+        } else if v.is_null_or_undefined() {
+            visitor.visit_unit()
+        } else if Array::is_array(&v) {
+            let array: Array = v.unchecked_into();
+            visitor.visit_seq(de::value::SeqDeserializer::new(array.iter().map(Reader)))
+        } else if v.is_object() {
+            let entries = Object::entries(v.unchecked_ref());
+            visitor.visit_map(de::value::MapDeserializer::new(entries.iter().map(
+                |entry| {
+                    let pair: Array = entry.unchecked_into();
+                    (Reader(pair.get(0)), Reader(pair.get(1)))
+                },
+            )))
+        } else {
+            Err(Unfit)
+        }
+    }
+
+    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Unfit> {
+        if self.0.is_null_or_undefined() {
+            visitor.visit_none()
+        } else {
+            visitor.visit_some(self)
+        }
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
+        unit unit_struct newtype_struct seq tuple tuple_struct map struct enum identifier
+        ignored_any
+    }
+}
+
+impl<'de> IntoDeserializer<'de, Unfit> for Reader {
+    type Deserializer = Reader;
+    fn into_deserializer(self) -> Reader {
+        self
+    }
+}
