@@ -83,7 +83,7 @@ pub fn join_message(identity: &Identity, room: &str, nonce: &str) -> ClientMessa
     ClientMessage::Join {
         room: room.to_owned(),
         peer: identity.id().to_hex(),
-        signature: crate::ws::hex(&sig.to_bytes()),
+        signature: hex::encode(sig.to_bytes()),
     }
 }
 

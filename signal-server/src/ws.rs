@@ -141,7 +141,7 @@ async fn run(socket: WebSocket, shared: Arc<Shared>) {
             ),
         );
     } else {
-        let nonce = hex(&crate::driver::random_bytes32());
+        let nonce = hex::encode(crate::driver::random_bytes32());
         tx.deliver(Outgoing::Text(text(&ServerMessage::Hello {
             version: PROTOCOL_VERSION,
             nonce: nonce.clone(),
@@ -543,17 +543,7 @@ fn close(code: ErrorCode, reason: &str) -> Message {
 }
 
 fn parse_signature(s: &str) -> Option<Signature> {
-    if s.len() != 128 || !s.is_ascii() {
-        return None;
-    }
     let mut out = [0u8; 64];
-    for (i, b) in out.iter_mut().enumerate() {
-        *b = u8::from_str_radix(&s[2 * i..2 * i + 2], 16).ok()?;
-    }
+    hex::decode_to_slice(s, &mut out).ok()?;
     Some(Signature::from_bytes(out))
-}
-
-/// Lowercase hex of `bytes`.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -17,7 +17,7 @@
 use core::fmt;
 
 use js_sys::{Array, Object, Reflect, Uint8Array};
-use serde::de::{self, DeserializeOwned, IntoDeserializer, Visitor};
+use serde::de::{self, DeserializeOwned, Visitor};
 use serde::ser::{self, Serialize};
 use wasm_bindgen::{JsCast, JsValue};
 
@@ -312,40 +312,66 @@ impl ser::SerializeStruct for ObjectWriter<'_> {
 /// The deserializer: reads a JS value by what it is (`deserialize_any`).
 pub struct Reader(JsValue);
 
+/// What a JS value is, found by one function for every type read (the part of reading
+/// that does not depend on the type keeps to one copy in the package).
+enum Kind {
+    Text(String),
+    Whole(u64),
+    Negative(i64),
+    Float(f64),
+    Bool(bool),
+    Nothing,
+    List(Array),
+    /// `Object.entries` of an object: `[key, value]` pairs.
+    Object(Array),
+    Other,
+}
+
+#[inline(never)]
+fn kind(v: &JsValue) -> Kind {
+    if let Some(text) = v.as_string() {
+        Kind::Text(text)
+    } else if let Some(n) = v.as_f64() {
+        if n.fract() == 0.0 && n.abs() <= MAX_SAFE {
+            if n >= 0.0 {
+                Kind::Whole(n as u64)
+            } else {
+                Kind::Negative(n as i64)
+            }
+        } else {
+            Kind::Float(n)
+        }
+    } else if let Some(b) = v.as_bool() {
+        Kind::Bool(b)
+    } else if v.is_null_or_undefined() {
+        Kind::Nothing
+    } else if Array::is_array(v) {
+        Kind::List(v.clone().unchecked_into())
+    } else if v.is_object() {
+        Kind::Object(Object::entries(v.unchecked_ref()))
+    } else {
+        Kind::Other
+    }
+}
+
 impl<'de> de::Deserializer<'de> for Reader {
     type Error = Unfit;
 
     fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Unfit> {
-        let v = self.0;
-        if let Some(text) = v.as_string() {
-            visitor.visit_string(text)
-        } else if let Some(n) = v.as_f64() {
-            if n.fract() == 0.0 && n.abs() <= MAX_SAFE {
-                if n >= 0.0 {
-                    visitor.visit_u64(n as u64)
-                } else {
-                    visitor.visit_i64(n as i64)
-                }
-            } else {
-                visitor.visit_f64(n)
-            }
-        } else if let Some(b) = v.as_bool() {
-            visitor.visit_bool(b)
-        } else if v.is_null_or_undefined() {
-            visitor.visit_unit()
-        } else if Array::is_array(&v) {
-            let array: Array = v.unchecked_into();
-            visitor.visit_seq(de::value::SeqDeserializer::new(array.iter().map(Reader)))
-        } else if v.is_object() {
-            let entries = Object::entries(v.unchecked_ref());
-            visitor.visit_map(de::value::MapDeserializer::new(entries.iter().map(
-                |entry| {
-                    let pair: Array = entry.unchecked_into();
-                    (Reader(pair.get(0)), Reader(pair.get(1)))
-                },
-            )))
-        } else {
-            Err(Unfit)
+        match kind(&self.0) {
+            Kind::Text(text) => visitor.visit_string(text),
+            Kind::Whole(n) => visitor.visit_u64(n),
+            Kind::Negative(n) => visitor.visit_i64(n),
+            Kind::Float(n) => visitor.visit_f64(n),
+            Kind::Bool(b) => visitor.visit_bool(b),
+            Kind::Nothing => visitor.visit_unit(),
+            Kind::List(list) => visitor.visit_seq(Items { list, next: 0 }),
+            Kind::Object(entries) => visitor.visit_map(Entries {
+                entries,
+                next: 0,
+                value: JsValue::UNDEFINED,
+            }),
+            Kind::Other => Err(Unfit),
         }
     }
 
@@ -364,9 +390,49 @@ impl<'de> de::Deserializer<'de> for Reader {
     }
 }
 
-impl<'de> IntoDeserializer<'de, Unfit> for Reader {
-    type Deserializer = Reader;
-    fn into_deserializer(self) -> Reader {
-        self
+/// An array's elements, in order.
+struct Items {
+    list: Array,
+    next: u32,
+}
+
+impl<'de> de::SeqAccess<'de> for Items {
+    type Error = Unfit;
+    fn next_element_seed<T: de::DeserializeSeed<'de>>(
+        &mut self,
+        seed: T,
+    ) -> Result<Option<T::Value>, Unfit> {
+        if self.next >= self.list.length() {
+            return Ok(None);
+        }
+        self.next += 1;
+        seed.deserialize(Reader(self.list.get(self.next - 1)))
+            .map(Some)
+    }
+}
+
+/// An object's entries, in `Object.entries` order; `value` waits for its key's reader.
+struct Entries {
+    entries: Array,
+    next: u32,
+    value: JsValue,
+}
+
+impl<'de> de::MapAccess<'de> for Entries {
+    type Error = Unfit;
+    fn next_key_seed<K: de::DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, Unfit> {
+        if self.next >= self.entries.length() {
+            return Ok(None);
+        }
+        let pair: Array = self.entries.get(self.next).unchecked_into();
+        self.next += 1;
+        self.value = pair.get(1);
+        seed.deserialize(Reader(pair.get(0))).map(Some)
+    }
+    fn next_value_seed<V: de::DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, Unfit> {
+        seed.deserialize(Reader(core::mem::take(&mut self.value)))
     }
 }

@@ -299,7 +299,7 @@ impl Inner {
                 self.send(&ClientMessage::Join {
                     room: self.room.clone(),
                     peer: self.identity.id().to_hex(),
-                    signature: hex(&signature),
+                    signature: hex::encode(signature),
                 });
                 Vec::new()
             }
@@ -396,15 +396,4 @@ pub(crate) fn to_json(msg: &ClientMessage<PeerSignal>) -> Option<String> {
 pub(crate) fn from_json(text: &str) -> Option<ServerMessage<PeerSignal>> {
     let value = js_sys::JSON::parse(text).ok()?;
     crate::jsvalue::from_value(value).ok()
-}
-
-/// Lowercase hex.
-pub fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(DIGITS[(b >> 4) as usize] as char);
-        s.push(DIGITS[(b & 15) as usize] as char);
-    }
-    s
 }
