@@ -33,3 +33,9 @@ pub mod types;
 
 #[cfg(all(test, target_arch = "wasm32"))]
 mod tests;
+
+/// The package's heap allocator: Talc, a drop-in for Rust's default on wasm32 (dlmalloc)
+/// that is smaller in the package and faster (docs/benchmarks.md, package size).
+#[cfg(all(target_arch = "wasm32", not(target_feature = "atomics")))]
+#[global_allocator]
+static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
