@@ -16,7 +16,7 @@ use crate::coordination::Coordination;
 use crate::direct::DirectState;
 use crate::driver::{Driver, DriverConfig};
 use crate::signal::{normalize_url, SigEvent, Signaling};
-use crate::sys::{self, error, Timer};
+use crate::sys::{self, error, quoted, Timer};
 pub use crate::types::{JoinOptions, MemberArray, Payload, RoomStatsJs};
 
 /// Entry point: `await Rumor.join({ url, room, meta, iceServers })`.
@@ -144,7 +144,8 @@ fn parse_options(options: &JsValue) -> Result<Options, JsValue> {
             .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
     if !valid {
         return Err(error(format!(
-            "Rumor.join: room {room:?} is invalid; use 1 to 64 characters from A-Z a-z 0-9 - _ ."
+            "Rumor.join: room {} is invalid; use 1 to 64 characters from A-Z a-z 0-9 - _ .",
+            quoted(&room)
         )));
     }
     let meta_js = get("meta");
@@ -241,8 +242,9 @@ impl Listeners {
             "leader" => &mut self.leader,
             other => {
                 return Err(error(format!(
-                    "unknown event {other:?}; use one of 'join', 'leave', 'update', 'message', \
-                     'neighbor', 'direct', 'leader'"
+                    "unknown event {}; use one of 'join', 'leave', 'update', 'message', \
+                     'neighbor', 'direct', 'leader'",
+                    quoted(other)
                 )))
             }
         })

@@ -232,7 +232,8 @@ impl Room {
         self.check("addSeed")?;
         let seed = PeerId::from_hex(&peer_id).ok_or_else(|| {
             error(format!(
-                "room.addSeed: {peer_id:?} is not a member id (64 hex characters)"
+                "room.addSeed: {} is not a member id (64 hex characters)",
+                crate::sys::quoted(&peer_id)
             ))
         })?;
         self.inner.driver.with(|s| {

@@ -25,7 +25,8 @@ pub(crate) struct DirectState {
 fn parse_peer(peer: &str, what: &str) -> Result<PeerId, JsValue> {
     PeerId::from_hex(peer).ok_or_else(|| {
         error(format!(
-            "{what}: {peer:?} is not a member id (64 hex characters, as in member.peerId)"
+            "{what}: {} is not a member id (64 hex characters, as in member.peerId)",
+            crate::sys::quoted(peer)
         ))
     })
 }

@@ -18,7 +18,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{CloseEvent, MessageEvent, WebSocket};
 
-use crate::sys::{self, Timer};
+use crate::sys::{self, quoted, Timer};
 
 /// First reconnect delay (ms).
 const BACKOFF_START_MS: f64 = 500.0;
@@ -69,19 +69,24 @@ struct Inner {
 pub fn normalize_url(url: &str) -> Result<String, String> {
     let url = url.trim();
     let (scheme, rest) = url.split_once("://").ok_or_else(|| {
-        format!("invalid signaling URL {url:?}: expected ws://HOST:PORT/ws or wss://HOST/ws")
+        format!(
+            "invalid signaling URL {}: expected ws://HOST:PORT/ws or wss://HOST/ws",
+            quoted(url)
+        )
     })?;
     let scheme = match scheme.to_ascii_lowercase().as_str() {
         "ws" | "http" => "ws",
         "wss" | "https" => "wss",
         other => {
             return Err(format!(
-                "invalid signaling URL {url:?}: scheme {other:?} is not ws, wss, http or https"
+                "invalid signaling URL {}: scheme {} is not ws, wss, http or https",
+                quoted(url),
+                quoted(other)
             ))
         }
     };
     if rest.is_empty() || rest.starts_with('/') {
-        return Err(format!("invalid signaling URL {url:?}: no host"));
+        return Err(format!("invalid signaling URL {}: no host", quoted(url)));
     }
     let rest = if rest.contains('/') {
         rest.to_string()
@@ -218,9 +223,9 @@ impl Inner {
                     .map(|e| String::from(e.message()))
                     .unwrap_or_default();
                 return self.fail(format!(
-                    "cannot open a WebSocket to {:?} ({detail}); pass the rumor-signal \
+                    "cannot open a WebSocket to {} ({detail}); pass the rumor-signal \
                      address, e.g. ws://localhost:8080/ws",
-                    self.url
+                    quoted(&self.url)
                 ));
             }
         };
@@ -282,10 +287,10 @@ impl Inner {
             } => {
                 if version != PROTOCOL_VERSION {
                     let message = format!(
-                        "the signaling server at {:?} speaks protocol version {version}, this \
+                        "the signaling server at {} speaks protocol version {version}, this \
                          client speaks {PROTOCOL_VERSION}; use matching versions of rumor-signal \
                          and this package",
-                        self.url
+                        quoted(&self.url)
                     );
                     if self.ever_joined {
                         self.closed = true;
@@ -349,9 +354,9 @@ impl Inner {
         if !self.ever_joined {
             let message = self.last_error.take().unwrap_or_else(|| {
                 format!(
-                    "could not join through the signaling server at {:?} (WebSocket closed, \
+                    "could not join through the signaling server at {} (WebSocket closed, \
                      code {code}); check the url and that rumor-signal is running and reachable",
-                    self.url
+                    quoted(&self.url)
                 )
             });
             return self.fail(message);

@@ -75,3 +75,13 @@ pub async fn sleep(ms: f64) {
 pub fn error(message: impl AsRef<str>) -> JsValue {
     js_sys::Error::new(message.as_ref()).into()
 }
+
+/// `text` in double quotes with JSON's escapes, for messages that show what a user passed:
+/// the browser's `JSON.stringify` does it, where Rust's `{:?}` would bring its own escaping
+/// code into the package.
+pub fn quoted(text: &str) -> String {
+    js_sys::JSON::stringify(&JsValue::from_str(text))
+        .ok()
+        .and_then(|s| s.as_string())
+        .unwrap_or_default()
+}
