@@ -293,7 +293,8 @@ pub struct DirectConfig {
     pub flood_ttl: u8,
     /// Sends and requests awaiting an answer, at most (more are refused with an error).
     pub max_pending: usize,
-    /// Routed message ids remembered to drop copies (floods, loops), at most.
+    /// Routed message ids (origin, id; with the attempts seen of each) remembered to drop
+    /// copies (floods, loops), at most.
     pub seen_capacity: usize,
     /// Reverse paths (member → neighbor its messages came through) remembered, at most.
     pub route_capacity: usize,

@@ -16,7 +16,7 @@
 //! answers a repeated request from a small cache of its answers. When no answer comes
 //! within [`crate::DirectConfig::timeout`] the sender gets [`Event::DirectFailed`].
 
-use alloc::collections::{BTreeSet, VecDeque};
+use alloc::collections::{BTreeMap, VecDeque};
 use alloc::vec::Vec;
 
 use litemap::LiteMap;
@@ -33,8 +33,14 @@ const ROUTED_OVERHEAD: usize = 128;
 /// Answers to requests kept to answer a retransmitted request again, at most.
 const ANSWER_CACHE: usize = 32;
 
-/// A routed message's identity: origin, id and attempt.
-type SeenKey = (PeerId, u64, u8);
+/// A routed message's identity without its attempt: origin and id.
+type SeenKey = (PeerId, u64);
+
+/// The bit of `attempt` in a [`Direct::seen`] value; attempts from 63 on share the last
+/// bit (a sender gives up long before: one attempt per `retry_interval` until `timeout`).
+fn attempt_bit(attempt: u8) -> u64 {
+    1 << attempt.min(63)
+}
 
 /// Book-keeping for direct messages.
 #[derive(Debug, Default)]
@@ -43,9 +49,11 @@ pub(crate) struct Direct {
     next_id: u64,
     /// Sends and requests waiting for their acknowledgement or response.
     pending: LiteMap<u64, Pending>,
-    /// Recently seen (origin, id, attempt) keys, to drop copies.
-    seen: BTreeSet<SeenKey>,
-    /// The same keys, oldest first, to evict beyond capacity.
+    /// Recently seen (origin, id) pairs and, as bits ([`attempt_bit`]), the attempts of
+    /// each seen, to drop copies. (A map of the same shape as the broadcast's seen ids, so
+    /// the browser package carries one copy of its code.)
+    seen: BTreeMap<SeenKey, u64>,
+    /// The same pairs, oldest first, to evict beyond capacity.
     seen_order: VecDeque<SeenKey>,
     /// This node's answers to recent requests, by (asker, request id).
     answers: LiteMap<(PeerId, u64), Vec<u8>>,
@@ -88,8 +96,8 @@ impl Direct {
     /// Whether another attempt of (origin, id) than `attempt` was seen here.
     fn seen_other_attempt(&self, origin: PeerId, id: u64, attempt: u8) -> bool {
         self.seen
-            .range((origin, id, 0)..=(origin, id, u8::MAX))
-            .any(|k| k.2 != attempt)
+            .get(&(origin, id))
+            .is_some_and(|bits| bits & !attempt_bit(attempt) != 0)
     }
 
     /// Keeps this node's answer to request `id` from `asker`, for a retransmitted request.
@@ -104,11 +112,15 @@ impl Direct {
         }
     }
 
-    /// Remembers `key`; false when it was already seen.
-    fn remember(&mut self, key: SeenKey, capacity: usize) -> bool {
-        if !self.seen.insert(key) {
-            return false;
+    /// Remembers `attempt` of `key`; false when it was already seen.
+    fn remember(&mut self, key: SeenKey, attempt: u8, capacity: usize) -> bool {
+        let bit = attempt_bit(attempt);
+        if let Some(bits) = self.seen.get_mut(&key) {
+            let new = *bits & bit == 0;
+            *bits |= bit;
+            return new;
         }
+        self.seen.insert(key, bit);
         self.seen_order.push_back(key);
         while self.seen_order.len() > capacity.max(1) {
             if let Some(old) = self.seen_order.pop_front() {
@@ -268,7 +280,7 @@ impl Node {
         let capacity = self.config.direct.seen_capacity;
         if !self
             .direct
-            .remember((msg.origin, msg.id, msg.attempt), capacity)
+            .remember((msg.origin, msg.id), msg.attempt, capacity)
         {
             self.stats.direct_duplicates += 1;
             return;
@@ -439,5 +451,37 @@ impl Node {
             self.direct.pending.remove(&id);
             self.emit(Event::DirectFailed { to, id });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_attempt_of_an_id_is_seen_once_and_the_oldest_ids_are_forgotten() {
+        let a = PeerId([1; 32]);
+        let mut d = Direct::default();
+        assert!(d.remember((a, 7), 0, 2));
+        assert!(!d.remember((a, 7), 0, 2), "the same attempt again");
+        assert!(!d.seen_other_attempt(a, 7, 0));
+        assert!(d.seen_other_attempt(a, 7, 1));
+        assert!(d.remember((a, 7), 1, 2), "a retransmission is new");
+        assert!(d.seen_other_attempt(a, 7, 0));
+        assert!(d.remember((a, 7), 63, 2));
+        assert!(
+            !d.remember((a, 7), 200, 2),
+            "attempts from 63 on share a bit"
+        );
+        assert!(!d.seen_other_attempt(a, 8, 0), "another id");
+
+        assert!(d.remember((a, 8), 0, 2));
+        assert!(d.remember((a, 9), 0, 2));
+        assert_eq!(
+            d.seen.len(),
+            2,
+            "capacity counts ids, oldest forgotten first"
+        );
+        assert!(d.remember((a, 7), 0, 2), "forgotten");
     }
 }
