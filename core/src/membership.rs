@@ -4,7 +4,7 @@
 //! Pure data: no messages are sent from here. [`crate::Node`] decides what to do with the
 //! [`Change`] each merge reports.
 
-use alloc::collections::{BTreeMap, BTreeSet};
+use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::time::Duration;
@@ -13,6 +13,7 @@ use litemap::LiteMap;
 
 use crate::identity::PeerId;
 use crate::record::{Claim, Digest, Entry};
+use crate::sorted::SortedSet;
 use crate::time::Instant;
 
 /// Number of anti-entropy buckets; members fall in one by the first byte of their id.
@@ -97,7 +98,10 @@ struct Slot {
 pub struct Members {
     map: BTreeMap<PeerId, Slot>,
     bucket_hash: [u64; BUCKETS],
-    deadlines: BTreeSet<(Instant, PeerId)>,
+    /// Suspects' deadlines, earliest first: as many as members under suspicion at once,
+    /// so a sorted vector ([`SortedSet`]; its code is a fraction of a B-tree's in the
+    /// browser package).
+    deadlines: SortedSet<(Instant, PeerId)>,
 }
 
 fn state_of(entry: &Entry) -> MemberState {
@@ -116,7 +120,7 @@ impl Default for Members {
         Members {
             map: BTreeMap::new(),
             bucket_hash: [0; BUCKETS],
-            deadlines: BTreeSet::new(),
+            deadlines: SortedSet::new(),
         }
     }
 }
@@ -412,7 +416,7 @@ impl Members {
     /// silence must not count against others.
     pub fn delay_suspicions(&mut self, by: Duration) {
         let old = core::mem::take(&mut self.deadlines);
-        for (t, id) in old {
+        for &(t, id) in old.iter() {
             let t = t + by;
             if let Some(slot) = self.map.get_mut(&id) {
                 slot.deadline = Some(t);
