@@ -56,7 +56,10 @@ pub fn to_value<T: Serialize + ?Sized>(value: &T, none: &JsValue) -> Result<JsVa
 
 /// A `T` read from a plain JS value.
 pub fn from_value<T: DeserializeOwned>(value: JsValue) -> Result<T, Unfit> {
-    T::deserialize(Reader(value))
+    T::deserialize(Reader {
+        value,
+        depth: MAX_DEPTH,
+    })
 }
 
 /// The serializer: builds JS values; `None` becomes `none` (`null` for the API, whose
@@ -309,8 +312,18 @@ impl ser::SerializeStruct for ObjectWriter<'_> {
     }
 }
 
-/// The deserializer: reads a JS value by what it is (`deserialize_any`).
-pub struct Reader(JsValue);
+/// Arrays and objects nested deeper than this are refused. Reading recurses once per
+/// level (also for fields that are skipped), and what is read comes from the network (a
+/// relayed signal is any JSON another member sent, up to the server's frame limit), so
+/// the depth must not be the sender's to choose. The signaling messages nest three deep.
+const MAX_DEPTH: u32 = 32;
+
+/// The deserializer: reads a JS value by what it is (`deserialize_any`); `depth` is how
+/// many more levels of arrays and objects it may enter.
+pub struct Reader {
+    value: JsValue,
+    depth: u32,
+}
 
 /// What a JS value is, found by one function for every type read (the part of reading
 /// that does not depend on the type keeps to one copy in the package).
@@ -358,25 +371,35 @@ impl<'de> de::Deserializer<'de> for Reader {
     type Error = Unfit;
 
     fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Unfit> {
-        match kind(&self.0) {
+        let kind = kind(&self.value);
+        if matches!(kind, Kind::List(_) | Kind::Object(_)) && self.depth == 0 {
+            return Err(Unfit);
+        }
+        let depth = self.depth.saturating_sub(1);
+        match kind {
             Kind::Text(text) => visitor.visit_string(text),
             Kind::Whole(n) => visitor.visit_u64(n),
             Kind::Negative(n) => visitor.visit_i64(n),
             Kind::Float(n) => visitor.visit_f64(n),
             Kind::Bool(b) => visitor.visit_bool(b),
             Kind::Nothing => visitor.visit_unit(),
-            Kind::List(list) => visitor.visit_seq(Items { list, next: 0 }),
+            Kind::List(list) => visitor.visit_seq(Items {
+                list,
+                next: 0,
+                depth,
+            }),
             Kind::Object(entries) => visitor.visit_map(Entries {
                 entries,
                 next: 0,
                 value: JsValue::UNDEFINED,
+                depth,
             }),
             Kind::Other => Err(Unfit),
         }
     }
 
     fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Unfit> {
-        if self.0.is_null_or_undefined() {
+        if self.value.is_null_or_undefined() {
             visitor.visit_none()
         } else {
             visitor.visit_some(self)
@@ -390,10 +413,11 @@ impl<'de> de::Deserializer<'de> for Reader {
     }
 }
 
-/// An array's elements, in order.
+/// An array's elements, in order, read with `depth` levels left.
 struct Items {
     list: Array,
     next: u32,
+    depth: u32,
 }
 
 impl<'de> de::SeqAccess<'de> for Items {
@@ -406,16 +430,21 @@ impl<'de> de::SeqAccess<'de> for Items {
             return Ok(None);
         }
         self.next += 1;
-        seed.deserialize(Reader(self.list.get(self.next - 1)))
-            .map(Some)
+        seed.deserialize(Reader {
+            value: self.list.get(self.next - 1),
+            depth: self.depth,
+        })
+        .map(Some)
     }
 }
 
-/// An object's entries, in `Object.entries` order; `value` waits for its key's reader.
+/// An object's entries, in `Object.entries` order, read with `depth` levels left; `value`
+/// waits for its key's reader.
 struct Entries {
     entries: Array,
     next: u32,
     value: JsValue,
+    depth: u32,
 }
 
 impl<'de> de::MapAccess<'de> for Entries {
@@ -430,9 +459,16 @@ impl<'de> de::MapAccess<'de> for Entries {
         let pair: Array = self.entries.get(self.next).unchecked_into();
         self.next += 1;
         self.value = pair.get(1);
-        seed.deserialize(Reader(pair.get(0))).map(Some)
+        seed.deserialize(Reader {
+            value: pair.get(0),
+            depth: self.depth,
+        })
+        .map(Some)
     }
     fn next_value_seed<V: de::DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, Unfit> {
-        seed.deserialize(Reader(core::mem::take(&mut self.value)))
+        seed.deserialize(Reader {
+            value: core::mem::take(&mut self.value),
+            depth: self.depth,
+        })
     }
 }

@@ -423,3 +423,27 @@ fn js_values_are_written_and_read_in_the_shapes_relied_on() {
     let function = js_sys::Function::new_no_args("");
     assert!(from_value::<Vec<u8>>(function.into()).is_err(), "not data");
 }
+
+/// A relayed signal is any JSON another member sent: nesting it deep in a field the reader
+/// skips must not take the page down (reading recurses per level), only fail the message.
+#[wasm_bindgen_test]
+fn deeply_nested_signaling_json_is_refused_without_harm() {
+    use crate::signal::from_json;
+    let nested = |depth: usize| {
+        format!(
+            r#"{{"type":"signal","from":"cd","data":{{"kind":"answer","session":9,"sdp":"x","junk":{}1{}}}}}"#,
+            "[".repeat(depth),
+            "]".repeat(depth)
+        )
+    };
+    assert!(
+        from_json(&nested(2)).is_some(),
+        "unknown fields are skipped"
+    );
+    // With the message and its data, 32 levels in all.
+    assert!(from_json(&nested(30)).is_some(), "within the limit");
+    assert_eq!(from_json(&nested(31)), None, "beyond the limit");
+    for depth in [1_000, 5_000, 60_000] {
+        assert_eq!(from_json(&nested(depth)), None, "depth {depth}");
+    }
+}
