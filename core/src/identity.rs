@@ -123,24 +123,8 @@ impl<'de> Deserialize<'de> for PeerId {
 /// Read as the derived impl would: a tuple of two [`Bytes32`].
 impl<'de> Deserialize<'de> for Signature {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Halves;
-        impl<'de> Visitor<'de> for Halves {
-            type Value = Signature;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("two halves of 32 bytes")
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Signature, A::Error> {
-                let mut halves = [[0u8; 32]; 2];
-                for (i, half) in halves.iter_mut().enumerate() {
-                    let Bytes32(bytes) = seq
-                        .next_element()?
-                        .ok_or_else(|| de::Error::invalid_length(i, &self))?;
-                    *half = bytes;
-                }
-                Ok(Signature(halves))
-            }
-        }
-        deserializer.deserialize_tuple(2, Halves)
+        let (first, second) = <(Bytes32, Bytes32)>::deserialize(deserializer)?;
+        Ok(Signature([first.0, second.0]))
     }
 }
 

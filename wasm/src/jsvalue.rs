@@ -234,45 +234,29 @@ fn set(object: &Object, key: &JsValue, value: &JsValue) -> Result<(), Unfit> {
         .map_err(|_| Unfit)
 }
 
-impl SeqWriter<'_> {
-    fn push<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Unfit> {
-        self.array.push(&value.serialize(self.writer)?);
-        Ok(())
-    }
+/// The three serde traits of arrays (sequences, tuples, tuple structs), each pushing
+/// onto the [`SeqWriter`]'s array.
+macro_rules! seq_writer {
+    ($($serialize:ident::$element:ident),*) => {$(
+        impl ser::$serialize for SeqWriter<'_> {
+            type Ok = JsValue;
+            type Error = Unfit;
+            fn $element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Unfit> {
+                self.array.push(&value.serialize(self.writer)?);
+                Ok(())
+            }
+            fn end(self) -> Result<JsValue, Unfit> {
+                Ok(self.array.into())
+            }
+        }
+    )*};
 }
 
-impl ser::SerializeSeq for SeqWriter<'_> {
-    type Ok = JsValue;
-    type Error = Unfit;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Unfit> {
-        self.push(value)
-    }
-    fn end(self) -> Result<JsValue, Unfit> {
-        Ok(self.array.into())
-    }
-}
-
-impl ser::SerializeTuple for SeqWriter<'_> {
-    type Ok = JsValue;
-    type Error = Unfit;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Unfit> {
-        self.push(value)
-    }
-    fn end(self) -> Result<JsValue, Unfit> {
-        Ok(self.array.into())
-    }
-}
-
-impl ser::SerializeTupleStruct for SeqWriter<'_> {
-    type Ok = JsValue;
-    type Error = Unfit;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Unfit> {
-        self.push(value)
-    }
-    fn end(self) -> Result<JsValue, Unfit> {
-        Ok(self.array.into())
-    }
-}
+seq_writer!(
+    SerializeSeq::serialize_element,
+    SerializeTuple::serialize_element,
+    SerializeTupleStruct::serialize_field
+);
 
 impl ser::SerializeMap for ObjectWriter<'_> {
     type Ok = JsValue;
