@@ -11,7 +11,7 @@ mod stagger;
 mod store;
 mod topics;
 
-use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
+use alloc::collections::{BTreeMap, VecDeque};
 use alloc::string::String;
 use alloc::vec::Vec;
 
@@ -149,7 +149,11 @@ pub(crate) struct Broadcast {
     missing: LiteMap<MsgId, Missing>,
     graft_timers: SortedSet<(Instant, MsgId)>,
     ihave_queue: LiteMap<PeerId, Vec<(MsgId, u16)>>,
-    known: LiteMap<PeerId, BTreeSet<MsgId>>,
+    /// Per neighbor, the cached ids it is known to hold (at most `cache_capacity` each). A
+    /// sorted vector: at the default 4,096 an insert and a removal cost about 2.7 µs
+    /// natively against a B-tree's 0.2 µs (docs/benchmarks.md), for 2.3 KB (gzip) less
+    /// code in the browser package.
+    known: LiteMap<PeerId, SortedSet<MsgId>>,
     partials: LiteMap<(PeerId, u64), Partial>,
     /// Copies held back from a neighbor while a tree is young (see [`Node::goes_first`]),
     /// in deadline order: each is sent when due unless the neighbor's own copy or
