@@ -7,6 +7,7 @@
 //! also serves history requests. Payloads larger than one frame travel as chunks, each an
 //! ordinary broadcast message, and are reassembled before delivery.
 
+mod cache;
 mod stagger;
 mod store;
 mod topics;
@@ -142,7 +143,7 @@ pub(crate) struct Broadcast {
     uses: u64,
     seen: BTreeMap<MsgId, Instant>,
     seen_order: VecDeque<(Instant, MsgId)>,
-    cache: BTreeMap<MsgId, Cached>,
+    cache: cache::Cache,
     cache_order: VecDeque<MsgId>,
     cache_bytes: usize,
     by_topic: LiteMap<String, VecDeque<MsgId>>,
