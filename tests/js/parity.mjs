@@ -243,6 +243,20 @@ try {
     }
   });
 
+  await check("with no candidate left, leader() and the leader event say null", async () => {
+    await pages[2].evaluate(() => window.rooms.route.setCandidate(false));
+    await pages[3].evaluate(() => window.rooms.route.setCandidate(false));
+    for (const page of pages) {
+      await waitIn(
+        page,
+        () => window.rooms.route.leader() === null && window.rooms.route.leaders.at(-1) === null,
+        null,
+        () => ({ leader: window.rooms.route.leader(), events: window.rooms.route.leaders }),
+        20000,
+      );
+    }
+  });
+
   await check("no uncaught errors in the pages", async () => {
     if (pageErrors.length) fail(pageErrors.join("; "));
   });
