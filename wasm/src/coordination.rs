@@ -15,7 +15,7 @@ use wasm_bindgen::prelude::*;
 
 use crate::api::{web_sys_report, Payload, Room, RoomInner};
 use crate::convert::{js_member, payload_bytes};
-use crate::sys::error;
+use crate::sys::{error, quoted};
 
 thread_local! {
     /// The JS state-sync handlers of this page's rooms, by key.
@@ -233,7 +233,7 @@ impl Room {
         let seed = PeerId::from_hex(&peer_id).ok_or_else(|| {
             error(format!(
                 "room.addSeed: {} is not a member id (64 hex characters)",
-                crate::sys::quoted(&peer_id)
+                quoted(&peer_id)
             ))
         })?;
         self.inner.driver.with(|s| {

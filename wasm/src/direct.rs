@@ -11,7 +11,7 @@ use wasm_bindgen_futures::{spawn_local, JsFuture};
 
 use crate::api::{web_sys_report, Payload, Room, RoomInner, Settle};
 use crate::convert::{from_member_js, payload_bytes};
-use crate::sys::error;
+use crate::sys::{error, quoted};
 
 /// What the JS side of direct messages holds.
 #[derive(Default)]
@@ -26,7 +26,7 @@ fn parse_peer(peer: &str, what: &str) -> Result<PeerId, JsValue> {
     PeerId::from_hex(peer).ok_or_else(|| {
         error(format!(
             "{what}: {} is not a member id (64 hex characters, as in member.peerId)",
-            crate::sys::quoted(peer)
+            quoted(peer)
         ))
     })
 }

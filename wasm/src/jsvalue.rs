@@ -2,10 +2,11 @@
 //! to JS (members, events, stats) and the signaling messages, which the browser writes and
 //! reads as JSON (`JSON.stringify`/`JSON.parse`).
 //!
-//! In place of serde-wasm-bindgen for size (#5 in docs/benchmarks.md): its errors carry
-//! serde's messages, and formatting those (`invalid type: floating point 1.5, ...`) keeps
-//! float formatting in the package, 14 KB raw by itself. Every caller here only needs to know
-//! *that* a value did not fit, so [`Unfit`] carries no message and none is ever formatted.
+//! In place of serde-wasm-bindgen for size (docs/benchmarks.md, browser package size): its
+//! errors carry serde's messages, and formatting those (`invalid type: floating point 1.5,
+//! ...`) keeps float formatting in the package, 14 KB raw by itself. Every caller here only
+//! needs to know *that* a value did not fit, so [`Unfit`] carries no message and none is
+//! ever formatted.
 //!
 //! Writing: structs and maps become objects (keys must be strings), sequences and tuples
 //! arrays, bytes a `Uint8Array`, integers numbers (refused above 2^53, where a number would

@@ -35,7 +35,7 @@ pub mod types;
 mod tests;
 
 /// The package's heap allocator: Talc, a drop-in for Rust's default on wasm32 (dlmalloc)
-/// that is smaller in the package and faster (docs/benchmarks.md, package size).
+/// whose code is 1.3 KB against dlmalloc's 7.2 KB (docs/benchmarks.md, package size).
 #[cfg(all(target_arch = "wasm32", not(target_feature = "atomics")))]
 #[global_allocator]
 static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
