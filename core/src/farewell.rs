@@ -10,6 +10,7 @@
 //! owner signed; a farewell left in advance and released while the owner is still alive is
 //! refuted by the owner like any outdated news about itself (a new incarnation).
 
+use alloc::sync::Arc;
 use alloc::vec;
 use alloc::vec::Vec;
 
@@ -32,7 +33,7 @@ impl Node {
                 record.leaving = true;
                 record.version = record.version.saturating_add(1);
                 Entry {
-                    signed: SignedRecord::sign(record, &self.identity),
+                    signed: Arc::new(SignedRecord::sign(record, &self.identity)),
                     claim: Claim::Alive,
                 }
             }

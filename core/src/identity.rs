@@ -1,10 +1,13 @@
 //! Identities: ed25519 key pairs, the [`PeerId`] derived from them, and signature checks.
 
+use alloc::sync::Arc;
 use core::fmt;
 
 use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
+
+use crate::record::SignedRecord;
 
 /// A member's identity on the wire and in every view: its ed25519 public key.
 ///
@@ -170,6 +173,15 @@ impl fmt::Debug for Identity {
 pub trait Verify: Send {
     /// True when `sig` is `id`'s valid signature over `msg`.
     fn verify(&self, id: &PeerId, msg: &[u8], sig: &Signature) -> bool;
+
+    /// Called with each member record whose signature checked out, just before the node
+    /// stores it; the node stores what this returns, which must be equal to `verified`.
+    /// The default returns `verified` itself. A process that runs many nodes (the
+    /// simulator) can return one shared copy per record, so that a record is held once
+    /// however many of its nodes know the member.
+    fn share(&self, verified: Arc<SignedRecord>) -> Arc<SignedRecord> {
+        verified
+    }
 }
 
 /// Strict ed25519 verification (rejects weak keys and malleable signatures).

@@ -4,6 +4,7 @@
 //! Pure data: no messages are sent from here. [`crate::Node`] decides what to do with the
 //! [`Change`] each merge reports.
 
+use alloc::boxed::Box;
 use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -85,13 +86,74 @@ pub enum News {
     Claim,
 }
 
+/// One member's entry and this node's bookkeeping about it. Every member holds one per
+/// member, so it is kept small: the record is shared ([`Entry::signed`] is an `Arc`) and
+/// what only a suspect or a member gone needs, which few members are at any time, is
+/// boxed.
 struct Slot {
     entry: Entry,
     changed_at: Instant,
-    accusers: Vec<PeerId>,
-    suspect_since: Option<Instant>,
-    deadline: Option<Instant>,
+    trouble: Option<Box<Trouble>>,
+}
+
+/// Bookkeeping for a member under suspicion or gone; dropped when it is neither.
+#[derive(Default)]
+struct Trouble {
+    /// Set from the first accusation until the suspicion ends.
+    suspicion: Option<Suspicion>,
+    /// When the member was first seen failed or left (tombstones expire after a while).
     tombstoned_at: Option<Instant>,
+}
+
+/// A suspect's accusers and timing.
+struct Suspicion {
+    /// Distinct members that lost contact, in the order their claims arrived.
+    accusers: Vec<PeerId>,
+    /// When this node first heard the suspicion.
+    since: Instant,
+    /// When the suspect is declared failed; `None` once that moment has been reported.
+    deadline: Option<Instant>,
+}
+
+impl Slot {
+    fn new(entry: Entry, now: Instant) -> Self {
+        Slot {
+            entry,
+            changed_at: now,
+            trouble: None,
+        }
+    }
+
+    fn suspicion(&self) -> Option<&Suspicion> {
+        self.trouble.as_ref().and_then(|t| t.suspicion.as_ref())
+    }
+
+    fn suspicion_mut(&mut self) -> Option<&mut Suspicion> {
+        self.trouble.as_mut().and_then(|t| t.suspicion.as_mut())
+    }
+
+    fn accusers(&self) -> &[PeerId] {
+        self.suspicion().map_or(&[], |s| &s.accusers)
+    }
+
+    fn deadline(&self) -> Option<Instant> {
+        self.suspicion().and_then(|s| s.deadline)
+    }
+
+    fn tombstoned_at(&self) -> Option<Instant> {
+        self.trouble.as_ref().and_then(|t| t.tombstoned_at)
+    }
+
+    /// Sets or clears the tombstone time and the suspicion through `f`, and drops the box
+    /// when both end up empty.
+    fn with_trouble<R>(&mut self, f: impl FnOnce(&mut Trouble) -> R) -> R {
+        let t = self.trouble.get_or_insert_with(Box::default);
+        let r = f(t);
+        if t.suspicion.is_none() && t.tombstoned_at.is_none() {
+            self.trouble = None;
+        }
+        r
+    }
 }
 
 /// All members known to this node, itself included.
@@ -236,7 +298,8 @@ impl Members {
             return News::Claim;
         }
         if let (Claim::Suspect { by }, Claim::Suspect { .. }) = (incoming.claim, slot.entry.claim) {
-            if slot.accusers.len() < max_confirmations && !slot.accusers.contains(&by) {
+            let accusers = slot.accusers();
+            if accusers.len() < max_confirmations && !accusers.contains(&by) {
                 return News::Claim;
             }
         }
@@ -258,19 +321,12 @@ impl Members {
             let state = state_of(&incoming);
             self.bucket_hash[bucket] =
                 self.bucket_hash[bucket].wrapping_add(incoming.digest().hash());
-            let mut slot = Slot {
-                entry: incoming,
-                changed_at: now,
-                accusers: Vec::new(),
-                suspect_since: None,
-                deadline: None,
-                tombstoned_at: None,
-            };
+            let mut slot = Slot::new(incoming, now);
             let change = match state {
                 MemberState::Alive => Change::Joined,
                 MemberState::Suspect => Change::Joined,
                 MemberState::Failed | MemberState::Left => {
-                    slot.tombstoned_at = Some(now);
+                    slot.with_trouble(|t| t.tombstoned_at = Some(now));
                     Change::Tombstone
                 }
             };
@@ -343,10 +399,9 @@ impl Members {
         };
 
         // Bookkeeping for suspicion and tombstones.
-        if !matches!(new_state, MemberState::Failed | MemberState::Left) {
-            slot.tombstoned_at = None;
-        } else if slot.tombstoned_at.is_none() {
-            slot.tombstoned_at = Some(now);
+        let gone = matches!(new_state, MemberState::Failed | MemberState::Left);
+        if gone != slot.tombstoned_at().is_some() {
+            slot.with_trouble(|t| t.tombstoned_at = gone.then_some(now));
         }
         match (new_state, slot.entry.claim) {
             (MemberState::Suspect, Claim::Suspect { .. }) => {
@@ -369,25 +424,33 @@ impl Members {
 
     fn start_suspicion(&mut self, id: PeerId, by: PeerId, now: Instant, times: &SuspicionTimes) {
         let slot = self.map.get_mut(&id).expect("slot exists");
-        if let Some(old) = slot.deadline.take() {
+        let (old, deadline) = slot.with_trouble(|t| {
+            let s = t.suspicion.get_or_insert_with(|| Suspicion {
+                accusers: Vec::new(),
+                since: now,
+                deadline: None,
+            });
+            if !s.accusers.contains(&by) {
+                s.accusers.push(by);
+            }
+            let deadline = s.since + times.timeout(s.accusers.len());
+            (s.deadline.replace(deadline), deadline)
+        });
+        if let Some(old) = old {
             self.deadlines.remove(&(old, id));
         }
-        let since = *slot.suspect_since.get_or_insert(now);
-        if !slot.accusers.contains(&by) {
-            slot.accusers.push(by);
-        }
-        let deadline = since + times.timeout(slot.accusers.len());
-        slot.deadline = Some(deadline);
         self.deadlines.insert((deadline, id));
     }
 
     fn clear_suspicion(&mut self, id: &PeerId) {
-        if let Some(slot) = self.map.get_mut(id) {
-            slot.accusers.clear();
-            slot.suspect_since = None;
-            if let Some(d) = slot.deadline.take() {
-                self.deadlines.remove(&(d, *id));
-            }
+        let Some(slot) = self.map.get_mut(id) else {
+            return;
+        };
+        if slot.suspicion().is_none() {
+            return;
+        }
+        if let Some(d) = slot.with_trouble(|t| t.suspicion.take().and_then(|s| s.deadline)) {
+            self.deadlines.remove(&(d, *id));
         }
     }
 
@@ -404,8 +467,8 @@ impl Members {
                 break;
             }
             self.deadlines.pop_first();
-            if let Some(slot) = self.map.get_mut(&id) {
-                slot.deadline = None;
+            if let Some(s) = self.map.get_mut(&id).and_then(Slot::suspicion_mut) {
+                s.deadline = None;
             }
             out.push(id);
         }
@@ -418,9 +481,9 @@ impl Members {
         let old = core::mem::take(&mut self.deadlines);
         for &(t, id) in old.iter() {
             let t = t + by;
-            if let Some(slot) = self.map.get_mut(&id) {
-                slot.deadline = Some(t);
-                slot.suspect_since = slot.suspect_since.map(|s| s + by);
+            if let Some(s) = self.map.get_mut(&id).and_then(Slot::suspicion_mut) {
+                s.deadline = Some(t);
+                s.since = s.since + by;
             }
             self.deadlines.insert((t, id));
         }
@@ -433,7 +496,7 @@ impl Members {
             .iter()
             .filter(|(id, s)| {
                 *id != keep
-                    && s.tombstoned_at
+                    && s.tombstoned_at()
                         .is_some_and(|t| now.saturating_since(t) >= ttl)
             })
             .map(|(id, _)| *id)
@@ -442,7 +505,7 @@ impl Members {
             if let Some(slot) = self.map.remove(id) {
                 let b = Digest::bucket(id);
                 self.bucket_hash[b] = self.bucket_hash[b].wrapping_sub(slot.entry.digest().hash());
-                if let Some(d) = slot.deadline {
+                if let Some(d) = slot.deadline() {
                     self.deadlines.remove(&(d, *id));
                 }
             }
@@ -458,17 +521,7 @@ impl Members {
             self.bucket_hash[b] = self.bucket_hash[b].wrapping_sub(old.entry.digest().hash());
         }
         self.bucket_hash[b] = self.bucket_hash[b].wrapping_add(entry.digest().hash());
-        self.map.insert(
-            id,
-            Slot {
-                entry,
-                changed_at: now,
-                accusers: Vec::new(),
-                suspect_since: None,
-                deadline: None,
-                tombstoned_at: None,
-            },
-        );
+        self.map.insert(id, Slot::new(entry, now));
     }
 }
 
@@ -497,6 +550,8 @@ impl SuspicionTimes {
 
 #[cfg(test)]
 mod tests {
+    use alloc::sync::Arc;
+
     use super::*;
     use crate::identity::Identity;
     use crate::record::{record_with_meta, SignedRecord};
@@ -509,7 +564,10 @@ mod tests {
 
     fn entry(id: &Identity, inc: u64, ver: u64, meta: &[(&str, &str)], claim: Claim) -> Entry {
         Entry {
-            signed: SignedRecord::sign(record_with_meta(id.id(), inc, ver, meta), id),
+            signed: Arc::new(SignedRecord::sign(
+                record_with_meta(id.id(), inc, ver, meta),
+                id,
+            )),
             claim,
         }
     }
@@ -622,7 +680,7 @@ mod tests {
             let mut record = record_with_meta(a.id(), 0, version, &[("k", "v")]);
             record.leaving = true;
             Entry {
-                signed: SignedRecord::sign(record, &a),
+                signed: Arc::new(SignedRecord::sign(record, &a)),
                 claim: Claim::Alive,
             }
         };

@@ -7,6 +7,7 @@
 use alloc::boxed::Box;
 use alloc::collections::VecDeque;
 use alloc::string::String;
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::time::Duration;
 
@@ -655,7 +656,7 @@ impl Node {
     /// This node's current entry, freshly signed.
     pub(crate) fn own_entry(&self) -> Entry {
         Entry {
-            signed: SignedRecord::sign(self.own.clone(), &self.identity),
+            signed: Arc::new(SignedRecord::sign(self.own.clone(), &self.identity)),
             claim: Claim::Alive,
         }
     }

@@ -2,6 +2,7 @@
 //! liveness claims others gossip about it.
 
 use alloc::string::String;
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 
 use litemap::LiteMap;
@@ -184,8 +185,10 @@ impl Claim {
 /// One member as gossiped: its signed record plus the liveness claim at that incarnation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Entry {
-    /// The owner's record.
-    pub signed: SignedRecord,
+    /// The owner's record, shared: the member table, queued pushes and outgoing messages
+    /// hold the same copy, and a process running many nodes can hold one copy for all of
+    /// them ([`Verify::share`]).
+    pub signed: Arc<SignedRecord>,
     /// The liveness claim about `signed.record.incarnation`.
     pub claim: Claim,
 }

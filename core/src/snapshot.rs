@@ -91,6 +91,7 @@ impl Node {
 #[cfg(test)]
 mod tests {
     use alloc::format;
+    use alloc::sync::Arc;
 
     use super::*;
     use crate::node::joined_test_node as node;
@@ -221,7 +222,7 @@ mod tests {
             .map(|id| contact.members.get(&id).unwrap().clone())
             .collect();
         entries[0].claim = Claim::Dead;
-        entries[1].signed.record.version += 1;
+        Arc::make_mut(&mut entries[1].signed).record.version += 1;
         entries.push(contact.members.get(&contact.id()).unwrap().clone());
         let bytes = wire::encode(&Message::Update { entries });
         assert_eq!(

@@ -34,7 +34,7 @@ impl Node {
     }
 
     /// Merges one entry that arrived from `from` (or was produced here when `None`).
-    pub(crate) fn ingest(&mut self, entry: Entry, from: Option<PeerId>, now: Instant) {
+    pub(crate) fn ingest(&mut self, mut entry: Entry, from: Option<PeerId>, now: Instant) {
         if entry.signed.check_limits(&self.config.limits).is_err() {
             self.stats.rejected_records += 1;
             return;
@@ -68,6 +68,7 @@ impl Node {
                     self.stats.bad_signatures += 1;
                     return;
                 }
+                entry.signed = self.verifier.share(entry.signed);
             }
             News::Claim => {}
         }

@@ -306,6 +306,8 @@ pub fn decode(bytes: &[u8], max_len: usize) -> Result<Message, DecodeError> {
 
 #[cfg(test)]
 mod tests {
+    use alloc::sync::Arc;
+
     use super::*;
     use crate::identity::Identity;
     use crate::record::{record_with_meta, Claim, SignedRecord};
@@ -314,7 +316,10 @@ mod tests {
     fn sample_messages() -> Vec<Message> {
         let id = Identity::from_secret([5; 32]);
         let entry = Entry {
-            signed: SignedRecord::sign(record_with_meta(id.id(), 2, 7, &[("name", "x")]), &id),
+            signed: Arc::new(SignedRecord::sign(
+                record_with_meta(id.id(), 2, 7, &[("name", "x")]),
+                &id,
+            )),
             claim: Claim::Suspect { by: id.id() },
         };
         let gossip = Gossip {

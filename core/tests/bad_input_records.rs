@@ -156,7 +156,7 @@ fn records_over_the_metadata_limits_are_dropped_and_counted() {
         (
             "key newer than its record",
             Entry {
-                signed: SignedRecord::sign(future_key, &c),
+                signed: SignedRecord::sign(future_key, &c).into(),
                 claim: Claim::Alive,
             },
         ),
@@ -215,9 +215,14 @@ fn forged_signatures_are_dropped_and_counted() {
     let (c, mallory) = (ident(3), ident(6));
 
     let mut tampered = entry(&c, 0, 2, &[("name", "carol")], Claim::Alive);
-    tampered.signed.record.meta.get_mut("name").unwrap().value = "mallory".into();
+    std::sync::Arc::make_mut(&mut tampered.signed)
+        .record
+        .meta
+        .get_mut("name")
+        .unwrap()
+        .value = "mallory".into();
     let mut zero_sig = entry(&c, 0, 2, &[("name", "carol")], Claim::Alive);
-    zero_sig.signed.signature = Signature([[0; 32]; 2]);
+    std::sync::Arc::make_mut(&mut zero_sig.signed).signature = Signature([[0; 32]; 2]);
     let not_a_key = forged(PeerId([0xff; 32]), &mallory, 0, 2, &[]);
     let unknown_member = [
         (

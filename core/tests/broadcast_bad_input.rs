@@ -551,7 +551,7 @@ fn records_with_absurd_topics_are_dropped_and_counted() {
         let mut r = record_with_meta(x.id(), 0, 1, &[]);
         r.topics = topics.into_iter().map(|t| (t, ())).collect();
         Entry {
-            signed: SignedRecord::sign(r, &x),
+            signed: SignedRecord::sign(r, &x).into(),
             claim: Claim::Alive,
         }
     };

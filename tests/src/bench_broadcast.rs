@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use rumor_core::{Config, Instant};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::graph::Graph;
 use crate::iroh_peer::{IrohPeer, Transport};
@@ -13,7 +13,7 @@ use crate::rumor_peer::{MemoVerifier, RumorPeer, SharedRegistry};
 use crate::sim::{Idx, NetConfig, Peer, Seen, Sim};
 
 /// One row of `target/bench/broadcast.json`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Row {
     /// `rumor` or `iroh-gossip`.
     #[serde(rename = "impl")]
@@ -258,11 +258,15 @@ pub fn run<B: Broadcaster>(
     progress: &mut dyn FnMut(&str),
 ) -> Vec<Row> {
     let mut sim: Sim<B::P> = Sim::new(seed, NetConfig::default());
+    sim.observe_membership = false;
     let gap = if n >= 1_000 { 5 } else { 20 };
     for i in 0..n {
         let idx = sim.reserve();
         b.spawn(&mut sim, idx, (i > 0).then_some(0));
         sim.run_for(gap);
+        if n >= 5_000 && (i + 1) % 1_000 == 0 {
+            progress(&format!("{} n={n}: {} joined", b.name(), i + 1));
+        }
     }
     sim.run_for(20_000);
     progress(&format!("{} n={n}: group built", b.name()));

@@ -231,6 +231,10 @@ pub struct Sim<P: Peer> {
     pub net: NetConfig,
     /// Everything nodes reported seeing, in time order.
     pub observations: Vec<Observation>,
+    /// Keep the membership observations (alive, suspect, failed, left, updated) in
+    /// `observations`; on by default. Off for runs that measure only broadcast: a group of
+    /// n records n² of them while it forms.
+    pub observe_membership: bool,
     /// Traffic per node.
     pub traffic: Vec<Traffic>,
     /// Messages dropped by loss or partition.
@@ -260,6 +264,7 @@ impl<P: Peer> Sim<P> {
             seed,
             net,
             observations: Vec::new(),
+            observe_membership: true,
             traffic: Vec::new(),
             dropped: 0,
             delivered: 0,
@@ -443,6 +448,10 @@ impl<P: Peer> Sim<P> {
     fn after(&mut self, idx: Idx, acts: Vec<Act>, seen: Vec<(Idx, Seen)>) {
         let now = self.now;
         for (subject, s) in seen {
+            let membership = !matches!(s, Seen::Delivered { .. } | Seen::PayloadReceived);
+            if membership && !self.observe_membership {
+                continue;
+            }
             self.observations.push(Observation {
                 time: now,
                 observer: idx,

@@ -211,7 +211,8 @@ fn metadata_updates_reach_everyone_and_old_versions_never_win() {
         signed: SignedRecord::sign(
             record_with_meta(w.id(7), old.incarnation, old.version, &[("name", "n7")]),
             &rumor_tests::rumor_peer::RumorPeer::identity(15, 7),
-        ),
+        )
+        .into(),
         claim: Claim::Alive,
     };
     let neighbor = w.node(7).neighbors()[0];
@@ -250,7 +251,8 @@ fn forged_records_are_rejected_everywhere() {
                 &[("name", "evil")],
             ),
             &mallory,
-        ),
+        )
+        .into(),
         claim: Claim::Alive,
     };
     // A genuine-looking record for a made-up member whose signature was tampered with.
@@ -261,7 +263,7 @@ fn forged_records_are_rejected_everywhere() {
     );
     tampered.record.meta.get_mut("name").unwrap().value = "ghost2".into();
     let tampered = Entry {
-        signed: tampered,
+        signed: tampered.into(),
         claim: Claim::Alive,
     };
 

@@ -16,7 +16,7 @@ pub fn ident(n: u8) -> Identity {
 /// An entry for `owner`, signed by it; all metadata keys at `ver`.
 pub fn entry(owner: &Identity, inc: u64, ver: u64, meta: &[(&str, &str)], claim: Claim) -> Entry {
     Entry {
-        signed: SignedRecord::sign(record_with_meta(owner.id(), inc, ver, meta), owner),
+        signed: SignedRecord::sign(record_with_meta(owner.id(), inc, ver, meta), owner).into(),
         claim,
     }
 }
@@ -24,7 +24,7 @@ pub fn entry(owner: &Identity, inc: u64, ver: u64, meta: &[(&str, &str)], claim:
 /// A record claiming to be `id`'s, signed by someone else.
 pub fn forged(id: PeerId, signer: &Identity, inc: u64, ver: u64, meta: &[(&str, &str)]) -> Entry {
     Entry {
-        signed: SignedRecord::sign(record_with_meta(id, inc, ver, meta), signer),
+        signed: SignedRecord::sign(record_with_meta(id, inc, ver, meta), signer).into(),
         claim: Claim::Alive,
     }
 }

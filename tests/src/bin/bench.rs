@@ -3,7 +3,9 @@
 //! `bench [--quick] [--seed N] [--n N] [--rumor-only] [membership | broadcast]`: `--quick`
 //! runs only the smallest size, `--n` only the given one, `--rumor-only` skips the
 //! comparison implementations; `membership` or `broadcast` runs only that benchmark (and
-//! writes only its file).
+//! writes only its file). Sizes: 100 and 1,000 for membership; 100, 1,000 and 10,000 for
+//! broadcast (10,000 takes about an hour and 17 GB). A broadcast run replaces in
+//! broadcast.json only the rows of the sizes it ran, so one size can be rerun alone.
 
 use std::path::PathBuf;
 
@@ -42,13 +44,17 @@ fn main() -> Result<()> {
         None if quick => vec![100],
         None => vec![100, 1_000],
     };
+    let broadcast_sizes: Vec<usize> = match only_n {
+        None if !quick => vec![100, 1_000, 10_000],
+        _ => sizes.clone(),
+    };
     let dir = out_dir();
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
 
     let started = std::time::Instant::now();
     let mut progress = |msg: &str| eprintln!("[{:>6.1}s] {msg}", started.elapsed().as_secs_f64());
     if broadcast {
-        run_broadcast(&sizes, seed, others, &dir, &mut progress)?;
+        run_broadcast(&broadcast_sizes, seed, others, &dir, &mut progress)?;
     }
     if membership {
         let mut rows: Vec<Row> = Vec::new();
@@ -93,8 +99,9 @@ fn run_broadcast(
         }
     }
     // The same with a new origin's first message pushed to 3 neighbors instead of
-    // flooded: fewer copies while trees form, longer paths (docs/benchmarks.md).
-    if let Some(&n) = sizes.last() {
+    // flooded: fewer copies while trees form, longer paths (docs/benchmarks.md). At the
+    // largest size up to 1,000, where the targets are set.
+    if let Some(&n) = sizes.iter().filter(|&&n| n <= 1_000).max() {
         brows.extend(bench_broadcast::run(
             RumorBroadcast::with_fresh_tree_fanout(3),
             n,
@@ -104,6 +111,14 @@ fn run_broadcast(
         ));
     }
     let bpath = dir.join("broadcast.json");
+    // Rows of sizes not run this time stay as they were.
+    if let Ok(old) = std::fs::read_to_string(&bpath) {
+        let old: Vec<bench_broadcast::Row> = serde_json::from_str(&old)
+            .with_context(|| format!("reading {} (delete it to start afresh)", bpath.display()))?;
+        let kept = old.into_iter().filter(|r| !sizes.contains(&r.n));
+        brows = kept.chain(brows).collect();
+        brows.sort_by_key(|r| r.n);
+    }
     std::fs::write(&bpath, serde_json::to_string_pretty(&brows)?)
         .with_context(|| format!("writing {}", bpath.display()))?;
     println!("{}", broadcast_table(&brows));
