@@ -1,11 +1,12 @@
 //! `cargo xtask bench`: runs the simulator benchmarks and writes `target/bench/*.json`.
 //!
-//! `bench [--quick] [--seed N] [--n N] [--rumor-only] [membership | broadcast]`: `--quick`
-//! runs only the smallest size, `--n` only the given one, `--rumor-only` skips the
-//! comparison implementations; `membership` or `broadcast` runs only that benchmark (and
-//! writes only its file). Sizes: 100 and 1,000 for membership; 100, 1,000 and 10,000 for
-//! broadcast (10,000 takes about an hour and 17 GB). A broadcast run replaces in
-//! broadcast.json only the rows of the sizes it ran, so one size can be rerun alone.
+//! `bench [--quick] [--seed N] [--n N] [--rumor-only] [membership | broadcast]` (`--help`
+//! says the same): `--quick` runs only the smallest size, `--n` only the given one,
+//! `--rumor-only` skips the comparison implementations; `membership` or `broadcast` runs
+//! only that benchmark (and writes only its file). Sizes: 100 and 1,000 for membership;
+//! 100, 1,000 and 10,000 for broadcast (docs/benchmarks.md says how long 10,000 takes and
+//! how much memory). A broadcast run replaces in broadcast.json only the rows of the sizes
+//! it ran, so one size can be rerun alone.
 
 use std::path::PathBuf;
 
@@ -18,27 +19,46 @@ fn out_dir() -> PathBuf {
     root.join("target").join("bench")
 }
 
+/// Which benchmark to run.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Which {
+    /// Membership only (target/bench/membership.json).
+    Membership,
+    /// Broadcast only (target/bench/broadcast.json).
+    Broadcast,
+}
+
+/// The simulator benchmarks: Rumor side by side with foca (membership) and iroh-gossip
+/// (broadcast), figures printed and written to target/bench/*.json.
+#[derive(clap::Parser)]
+struct Args {
+    /// Only this benchmark (both when left out).
+    which: Option<Which>,
+    /// Only the smallest size (100).
+    #[arg(long)]
+    quick: bool,
+    /// The simulator's seed.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Only this group size.
+    #[arg(long = "n", value_name = "N")]
+    only_n: Option<usize>,
+    /// Skip the comparison implementations (foca, iroh-gossip).
+    #[arg(long)]
+    rumor_only: bool,
+}
+
 fn main() -> Result<()> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let quick = args.iter().any(|a| a == "--quick");
-    let seed = args
-        .iter()
-        .position(|a| a == "--seed")
-        .and_then(|i| args.get(i + 1))
-        .map(|s| s.parse())
-        .transpose()
-        .context("--seed takes a number")?
-        .unwrap_or(1);
-    let only_n: Option<usize> = args
-        .iter()
-        .position(|a| a == "--n")
-        .and_then(|i| args.get(i + 1))
-        .map(|s| s.parse())
-        .transpose()
-        .context("--n takes a number")?;
-    let others = !args.iter().any(|a| a == "--rumor-only");
-    let membership = !args.iter().any(|a| a == "broadcast");
-    let broadcast = !args.iter().any(|a| a == "membership");
+    let Args {
+        which,
+        quick,
+        seed,
+        only_n,
+        rumor_only,
+    } = clap::Parser::parse();
+    let others = !rumor_only;
+    let membership = which != Some(Which::Broadcast);
+    let broadcast = which != Some(Which::Membership);
     let sizes: Vec<usize> = match only_n {
         Some(n) => vec![n],
         None if quick => vec![100],
