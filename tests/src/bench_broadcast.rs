@@ -50,6 +50,20 @@ impl Row {
             self.p99_ms.map_or_else(dash, |v| v.to_string()),
         ]
     }
+
+    /// `fresh` with the rows of `old` whose implementation and size `fresh` did not run,
+    /// in order of size: what a run that measured only some of them writes back.
+    pub fn merge(old: Vec<Row>, fresh: Vec<Row>) -> Vec<Row> {
+        let ran = |r: &Row| {
+            fresh
+                .iter()
+                .any(|f| f.n == r.n && f.implementation == r.implementation)
+        };
+        let kept: Vec<Row> = old.into_iter().filter(|r| !ran(r)).collect();
+        let mut rows: Vec<Row> = kept.into_iter().chain(fresh).collect();
+        rows.sort_by_key(|r| r.n);
+        rows
+    }
 }
 
 /// A broadcast implementation the benchmark can drive.
@@ -356,5 +370,52 @@ mod tests {
         let single = rows.iter().find(|r| r.scenario == "single").unwrap();
         assert_eq!(single.reliability, 1.0, "{single:?}");
         assert!(single.ldh.is_some_and(|l| l >= 1.0) && single.max_hops >= 1);
+    }
+
+    fn row(implementation: &str, n: usize, scenario: &str, reliability: f64) -> Row {
+        Row {
+            implementation: implementation.into(),
+            n,
+            scenario: scenario.into(),
+            reliability,
+            rmr: None,
+            ldh: None,
+            max_hops: 0,
+            p50_ms: None,
+            p99_ms: None,
+        }
+    }
+
+    #[test]
+    fn merge_replaces_only_the_implementations_and_sizes_run() {
+        let old = vec![
+            row("rumor", 100, "single", 0.1),
+            row("iroh-gossip", 100, "single", 0.2),
+            row("rumor", 1000, "single", 0.3),
+            row("rumor", 1000, "multi10", 0.4),
+            row("iroh-gossip", 1000, "single", 0.5),
+        ];
+        let fresh = vec![row("rumor", 1000, "single", 0.9)];
+        let merged = Row::merge(old, fresh);
+        let got: Vec<(&str, usize, &str, f64)> = merged
+            .iter()
+            .map(|r| {
+                (
+                    r.implementation.as_str(),
+                    r.n,
+                    r.scenario.as_str(),
+                    r.reliability,
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("rumor", 100, "single", 0.1),
+                ("iroh-gossip", 100, "single", 0.2),
+                ("iroh-gossip", 1000, "single", 0.5),
+                ("rumor", 1000, "single", 0.9),
+            ]
+        );
     }
 }

@@ -50,7 +50,7 @@ enum Command {
     /// counts follow); `cargo xtask bench idle [--tabs N] [--page demo,demo=DIR,bare]` where idle
     /// tabs spend their CPU (target/bench/idle.json, not part of the full bench); other
     /// arguments go to the simulator bench binary and run only what they select
-    /// (`broadcast`, `membership`, `--n N`, `--rumor-only`, `--seed N`).
+    /// (`broadcast`, `membership`, `--n N`, `--rumor-only`, `--others-only`, `--seed N`).
     Bench {
         /// Arguments passed unchanged to `rumor-tests`' `bench` binary (or `e2e`).
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]

@@ -1,12 +1,13 @@
 //! `cargo xtask bench`: runs the simulator benchmarks and writes `target/bench/*.json`.
 //!
-//! `bench [--quick] [--seed N] [--n N] [--rumor-only] [membership | broadcast]` (`--help`
-//! says the same): `--quick` runs only the smallest size, `--n` only the given one,
-//! `--rumor-only` skips the comparison implementations; `membership` or `broadcast` runs
-//! only that benchmark (and writes only its file). Sizes: 100 and 1,000 for membership;
-//! 100, 1,000 and 10,000 for broadcast (docs/benchmarks.md says how long 10,000 takes and
-//! how much memory). A broadcast run replaces in broadcast.json only the rows of the sizes
-//! it ran, so one size can be rerun alone.
+//! `bench [--quick] [--seed N] [--n N] [--rumor-only | --others-only] [membership |
+//! broadcast]` (`--help` says the same): `--quick` runs only the smallest size, `--n` only
+//! the given one, `--rumor-only` skips the comparison implementations and `--others-only`
+//! Rumor; `membership` or `broadcast` runs only that benchmark (and writes only its file).
+//! Sizes: 100 and 1,000 for membership; 100, 1,000 and 10,000 for broadcast
+//! (docs/benchmarks.md says how long 10,000 takes and how much memory). A broadcast run
+//! replaces in broadcast.json only the rows of the implementations and sizes it ran, so
+//! one size or one implementation can be rerun alone.
 
 use std::path::PathBuf;
 
@@ -46,6 +47,10 @@ struct Args {
     /// Skip the comparison implementations (foca, iroh-gossip).
     #[arg(long)]
     rumor_only: bool,
+    /// Only the comparison implementations, not Rumor (e.g. beside a long Rumor run of
+    /// the same size on another core).
+    #[arg(long, conflicts_with = "rumor_only")]
+    others_only: bool,
 }
 
 fn main() -> Result<()> {
@@ -55,7 +60,9 @@ fn main() -> Result<()> {
         seed,
         only_n,
         rumor_only,
+        others_only,
     } = clap::Parser::parse();
+    let rumor = !others_only;
     let others = !rumor_only;
     let membership = which != Some(Which::Broadcast);
     let broadcast = which != Some(Which::Membership);
@@ -74,17 +81,21 @@ fn main() -> Result<()> {
     let started = std::time::Instant::now();
     let mut progress = |msg: &str| eprintln!("[{:>6.1}s] {msg}", started.elapsed().as_secs_f64());
     if broadcast {
-        run_broadcast(&broadcast_sizes, seed, others, &dir, &mut progress)?;
+        run_broadcast(&broadcast_sizes, seed, rumor, others, &dir, &mut progress)?;
     }
     if membership {
         let mut rows: Vec<Row> = Vec::new();
         for &n in &sizes {
-            rows.push(run_size::<Rumor>(n, seed, &mut progress));
+            if rumor {
+                rows.push(run_size::<Rumor>(n, seed, &mut progress));
+            }
             if others {
                 rows.push(run_size::<Foca>(n, seed, &mut progress));
             }
         }
-        rows.push(run_loss::<Rumor>(seed, &mut progress));
+        if rumor {
+            rows.push(run_loss::<Rumor>(seed, &mut progress));
+        }
         if others {
             rows.push(run_loss::<Foca>(seed, &mut progress));
         }
@@ -101,19 +112,22 @@ fn main() -> Result<()> {
 fn run_broadcast(
     sizes: &[usize],
     seed: u64,
+    rumor: bool,
     others: bool,
     dir: &std::path::Path,
     progress: &mut dyn FnMut(&str),
 ) -> Result<()> {
     let mut brows = Vec::new();
     for &n in sizes {
-        brows.extend(bench_broadcast::run(
-            RumorBroadcast::default(),
-            n,
-            seed,
-            true,
-            progress,
-        ));
+        if rumor {
+            brows.extend(bench_broadcast::run(
+                RumorBroadcast::default(),
+                n,
+                seed,
+                true,
+                progress,
+            ));
+        }
         if others {
             brows.extend(bench_broadcast::run(IrohBroadcast, n, seed, true, progress));
         }
@@ -121,7 +135,8 @@ fn run_broadcast(
     // The same with a new origin's first message pushed to 3 neighbors instead of
     // flooded: fewer copies while trees form, longer paths (docs/benchmarks.md). At the
     // largest size up to 1,000, where the targets are set.
-    if let Some(&n) = sizes.iter().filter(|&&n| n <= 1_000).max() {
+    let fanout3_n = sizes.iter().filter(|&&n| n <= 1_000).max();
+    if let Some(&n) = fanout3_n.filter(|_| rumor) {
         brows.extend(bench_broadcast::run(
             RumorBroadcast::with_fresh_tree_fanout(3),
             n,
@@ -131,13 +146,11 @@ fn run_broadcast(
         ));
     }
     let bpath = dir.join("broadcast.json");
-    // Rows of sizes not run this time stay as they were.
+    // Rows of an implementation and size not run this time stay as they were.
     if let Ok(old) = std::fs::read_to_string(&bpath) {
         let old: Vec<bench_broadcast::Row> = serde_json::from_str(&old)
             .with_context(|| format!("reading {} (delete it to start afresh)", bpath.display()))?;
-        let kept = old.into_iter().filter(|r| !sizes.contains(&r.n));
-        brows = kept.chain(brows).collect();
-        brows.sort_by_key(|r| r.n);
+        brows = bench_broadcast::Row::merge(old, brows);
     }
     std::fs::write(&bpath, serde_json::to_string_pretty(&brows)?)
         .with_context(|| format!("writing {}", bpath.display()))?;
