@@ -135,8 +135,8 @@ fn run_broadcast(
     // The same with a new origin's first message pushed to 3 neighbors instead of
     // flooded: fewer copies while trees form, longer paths (docs/benchmarks.md). At the
     // largest size up to 1,000, where the targets are set.
-    let fanout3_n = sizes.iter().filter(|&&n| n <= 1_000).max();
-    if let Some(&n) = fanout3_n.filter(|_| rumor) {
+    let fanout3_n = sizes.iter().filter(|&&n| rumor && n <= 1_000).max();
+    if let Some(&n) = fanout3_n {
         brows.extend(bench_broadcast::run(
             RumorBroadcast::with_fresh_tree_fanout(3),
             n,
