@@ -77,3 +77,63 @@ export function browserFamily(procs, profile) {
   }
   return family;
 }
+
+/** Sums a DevTools CPU profile's self time (ms) by category. */
+export function profileShares(profile) {
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const selfMs = new Map();
+  const dt = profile.timeDeltas;
+  for (let i = 0; i < profile.samples.length; i++) {
+    const ms = (dt[i + 1] ?? 0) / 1000;
+    const f = byId.get(profile.samples[i]).callFrame;
+    let cat;
+    if (f.functionName.startsWith("(")) cat = f.functionName; // (idle), (program), (garbage collector)
+    else if (f.url.endsWith(".wasm") || /^(\$|wasm-function)/.test(f.functionName)) cat = "wasm";
+    else if (f.url.includes("/pkg/")) cat = "package JS glue";
+    else if (f.url.includes("app.js")) cat = `app.js ${f.functionName || "(anonymous)"}`;
+    else cat = f.url ? `other JS (${f.url.split("/").pop()})` : `native ${f.functionName}`;
+    selfMs.set(cat, (selfMs.get(cat) ?? 0) + ms);
+  }
+  return [...selfMs].sort((a, b) => b[1] - a[1]).map(([cat, ms]) => ({ cat, ms: Math.round(ms) }));
+}
+
+/**
+ * CPU ticks (user + system, USER_HZ) of every thread of the renderer processes of the
+ * Chromium whose profile is `profile`, summed by thread name (digits at the end dropped, so
+ * that numbered pool threads add up): the renderers' main threads show as "chromium" (the
+ * process name), the others as Chromium names them (ThreadPoolForeg, WebRTC_W_and_N,
+ * Compositor...). Two readings subtracted tell where the tabs' CPU went in between.
+ */
+export function rendererThreadTicks(profile) {
+  const procs = new Map();
+  for (const name of readdirSync("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const ppid = Number(/^PPid:\s+(\d+)/m.exec(readFileSync(`/proc/${name}/status`, "utf8"))?.[1]);
+      procs.set(Number(name), { ppid, cmd: readFileSync(`/proc/${name}/cmdline`, "utf8").replaceAll("\0", " ") });
+    } catch {
+      // the process ended meanwhile
+    }
+  }
+  const byThread = new Map();
+  for (const pid of browserFamily(procs, profile)) {
+    if (!procs.get(pid).cmd.includes("--type=renderer")) continue;
+    let tids = [];
+    try {
+      tids = readdirSync(`/proc/${pid}/task`);
+    } catch {
+      continue;
+    }
+    for (const tid of tids) {
+      try {
+        const comm = readFileSync(`/proc/${pid}/task/${tid}/comm`, "utf8").trim().replace(/\d+$/, "");
+        const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8");
+        const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+        byThread.set(comm, (byThread.get(comm) ?? 0) + Number(fields[11]) + Number(fields[12]));
+      } catch {
+        // the thread ended meanwhile
+      }
+    }
+  }
+  return byThread;
+}

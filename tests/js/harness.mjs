@@ -10,6 +10,8 @@
 //                     the private network namespace xtask makes)
 //   CHROMIUM          the browser binary          (default /usr/bin/chromium)
 //   RUMOR_SERVER_LOG  a file to append everything the servers print to (for debugging)
+//   RUMOR_CHROMIUM_ARGS  more Chromium switches, separated by spaces (for experiments, such
+//                     as `--renderer-process-limit=6`)
 import { spawn } from "node:child_process";
 import { appendFileSync, mkdtempSync, rmSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -156,6 +158,7 @@ export async function launchBrowser({ prefix = "rumor-e2e-" } = {}) {
       "--disable-component-update",
       "--disable-sync",
       `${defaultDisable ?? "--disable-features="},WebRtcHideLocalIpsWithMdns`,
+      ...(process.env.RUMOR_CHROMIUM_ARGS ?? "").split(/\s+/).filter(Boolean),
     ],
   });
   const close = async () => {

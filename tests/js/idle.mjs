@@ -15,7 +15,7 @@
 import { mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { dirname, join as pathJoin, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { browserFamily } from "./figures.mjs";
+import { browserFamily, profileShares } from "./figures.mjs";
 import { cleanupAll, launchBrowser, repoRoot, startServer } from "./harness.mjs";
 
 const { values: opts } = parseArgs({
@@ -54,25 +54,6 @@ function cpuByProcess(profile) {
     out.set(pid, { kind: sub ? `${kind}:${sub.split(".")[0]}` : kind, ticks: p.ticks });
   }
   return out;
-}
-
-/** Sums a DevTools CPU profile's self time (ms) by category. */
-function profileShares(profile) {
-  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
-  const selfMs = new Map();
-  const dt = profile.timeDeltas;
-  for (let i = 0; i < profile.samples.length; i++) {
-    const ms = (dt[i + 1] ?? 0) / 1000;
-    const f = byId.get(profile.samples[i]).callFrame;
-    let cat;
-    if (f.functionName.startsWith("(")) cat = f.functionName; // (idle), (program), (garbage collector)
-    else if (f.url.endsWith(".wasm") || /^(\$|wasm-function)/.test(f.functionName)) cat = "wasm";
-    else if (f.url.includes("/pkg/")) cat = "package JS glue";
-    else if (f.url.includes("app.js")) cat = `app.js ${f.functionName || "(anonymous)"}`;
-    else cat = f.url ? `other JS (${f.url.split("/").pop()})` : `native ${f.functionName}`;
-    selfMs.set(cat, (selfMs.get(cat) ?? 0) + ms);
-  }
-  return [...selfMs].sort((a, b) => b[1] - a[1]).map(([cat, ms]) => ({ cat, ms: Math.round(ms) }));
 }
 
 async function run(page, tabs, seconds) {

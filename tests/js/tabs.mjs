@@ -23,13 +23,16 @@
 // Bench mode (`node tabs.mjs --bench 30,100 --out FILE`, run by `cargo xtask bench`): for each
 // group size a fresh server and browser; tabs open one after another (each measured until it
 // lists the whole group), then 10 tabs close one after another (each measured until no tab
-// lists it); renderer memory is read from /proc. Writes a JSON list, one object per size.
+// lists it); renderer memory is read from /proc, and the renderers' CPU while the tabs
+// opened, by thread. Writes a JSON list, one object per size. `--profile-from K` also samples
+// the first tab's main thread with the DevTools profiler from the moment tab K opens, for
+// 30 s or until the last tab has opened (what an existing tab spends while others join).
 //
 // Environment: see harness.mjs (RUMOR_SIGNAL_BIN, RUMOR_PKG_DIR, RUMOR_TEST_IP, CHROMIUM).
 import { mkdirSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join as pathJoin, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { chromiumMemory, describe, percentile } from "./figures.mjs";
+import { chromiumMemory, describe, percentile, profileShares, rendererThreadTicks } from "./figures.mjs";
 import { Checks, cleanupAll, closePage, fail, launchBrowser, repoRoot, serverLogTail, startServer } from "./harness.mjs";
 
 const { values: opts } = parseArgs({
@@ -37,6 +40,7 @@ const { values: opts } = parseArgs({
     tabs: { type: "string", default: "30" },
     bench: { type: "string" },
     out: { type: "string", default: pathJoin(repoRoot, "target/bench/e2e.json") },
+    "profile-from": { type: "string" },
   },
 });
 
@@ -150,7 +154,7 @@ class Group {
     return `${this.labels.get(id) ?? "?"}(${short(id)})`;
   }
 
-  /** Opens a new tab on the room and waits until it shows its own id. */
+  /** Opens a new tab on the room and waits until it shows its own id (closed again if not). */
   async open() {
     const label = `tab ${this.nextIndex++}`;
     const page = await this.context.newPage();
@@ -163,8 +167,15 @@ class Group {
       // Failed WebSocket reconnects while the server is away log errors: count, do not print.
       if (m.type() === "error") this.consoleErrors += 1;
     });
-    await page.goto(`http://${this.addr}/#${ROOM}`);
-    await this.identify(tab, "");
+    try {
+      await page.goto(`http://${this.addr}/#${ROOM}`);
+      await this.identify(tab, "");
+    } catch (e) {
+      // A tab that did not load or join is closed, so that it cannot join the group later
+      // unseen by the run (its graceful leave runs if it got that far).
+      await closePage(page, label).catch(() => {});
+      throw e;
+    }
     this.tabs.push(tab);
     return tab;
   }
@@ -427,17 +438,37 @@ async function setUp() {
  * whole group (the tabs open so far, itself and the seed). With `strict`, a tab that does not
  * get there within `perTabMs`, or reaching `deadline`, fails the run; otherwise the tab is
  * counted as a miss and the next one opens, and at `deadline` no more tabs open.
- * Returns { seed, misses }.
+ * Without `strict`, a tab whose page does not load (or show its id) within 30 s is closed
+ * and counted in `loadFailures` (and as a miss); after 5 such failures in a row no more tabs
+ * open. `beforeOpen(i)` is awaited before tab i opens. Returns { seed, misses, loadFailures }.
  */
-async function openTabs(group, n, { perTabMs, deadline, strict }) {
+async function openTabs(group, n, { perTabMs, deadline, strict, beforeOpen = async () => {} }) {
   let seed = null;
   let misses = 0;
+  let loadFailures = 0;
+  let failuresInARow = 0;
   for (let i = 0; i < n; i++) {
     if (!strict && Date.now() >= deadline) {
       note(`deadline reached: ${group.tabs.length} of ${n} tabs open`);
       break;
     }
-    const tab = await group.open();
+    if (failuresInARow >= 5) {
+      note(`${failuresInARow} tabs in a row did not load: no more tabs open (${group.tabs.length} of ${n} open)`);
+      break;
+    }
+    await beforeOpen(i);
+    let tab;
+    try {
+      tab = await group.open();
+      failuresInARow = 0;
+    } catch (e) {
+      if (strict) throw e;
+      loadFailures += 1;
+      failuresInARow += 1;
+      misses += 1;
+      note(`tab ${i} did not load: ${e.message.split("\n")[0]} (closed; continuing)`);
+      continue;
+    }
     const expected = group.tabs.map((t) => t.id).concat(seed ? [seed] : []);
     const timeout = Math.max(1000, Math.min(perTabMs, deadline - Date.now()));
     try {
@@ -455,7 +486,7 @@ async function openTabs(group, n, { perTabMs, deadline, strict }) {
     }
     if ((i + 1) % 10 === 0) note(`${i + 1} tabs open`);
   }
-  return { seed, misses };
+  return { seed, misses, loadFailures };
 }
 
 /**
@@ -702,6 +733,58 @@ const JOIN_WAIT_MS = 10000; // bench: how long a new tab may take to list the wh
 const OPEN_DEADLINE_MS = 20 * 60000; // bench: no more tabs open after this
 const LEAVE_WAIT_MS = 30000; // bench: how long a closed tab may stay listed
 
+/**
+ * The renderers' CPU between two `rendererThreadTicks` readings `seconds` apart: in all, and
+ * by thread name (the main threads are "chromium"), in cores, the largest first.
+ */
+function rendererThreads(before, after, seconds) {
+  const cores = (ticks) => Math.round((ticks / 100 / seconds) * 100) / 100; // USER_HZ = 100
+  const rows = [...after].map(([name, t]) => [name, Math.max(0, t - (before.get(name) ?? 0))]).sort((a, b) => b[1] - a[1]);
+  return {
+    renderer_cores_while_joining: cores(rows.reduce((a, [, t]) => a + t, 0)),
+    renderer_threads_cores_while_joining: Object.fromEntries(rows.filter(([, t]) => cores(t) >= 0.01).map(([name, t]) => [name, cores(t)])),
+  };
+}
+
+/**
+ * `--profile-from K`: the DevTools profiler on the first tab's main thread from just before
+ * tab K opens, for at most 30 s (`stop()` ends it sooner and returns the self time by
+ * category, or null if it never started).
+ */
+class MainThreadProfile {
+  constructor(from) {
+    this.from = from === undefined ? null : Number(from);
+    this.cdp = null;
+    this.startedAt = 0;
+    this.seconds = 0;
+    this.stopping = null;
+  }
+
+  async beforeOpen(i, group) {
+    if (this.cdp || this.from === null || i !== this.from || !group.tabs.length) return;
+    this.cdp = await group.tabs[0].page.context().newCDPSession(group.tabs[0].page);
+    await this.cdp.send("Profiler.enable");
+    await this.cdp.send("Profiler.setSamplingInterval", { interval: 1000 });
+    await this.cdp.send("Profiler.start");
+    this.startedAt = Date.now();
+    this.timer = setTimeout(() => this.stop(), 30000);
+  }
+
+  stop() {
+    if (this.cdp && !this.stopping) {
+      clearTimeout(this.timer);
+      this.stopping = this.cdp.send("Profiler.stop").then(({ profile }) => {
+        this.seconds = (Date.now() - this.startedAt) / 1000;
+        return profileShares(profile).slice(0, 15);
+      }, (e) => {
+        note(`profile of the first tab lost: ${e.message}`);
+        return null;
+      });
+    }
+    return this.stopping ?? Promise.resolve(null);
+  }
+}
+
 /** One bench run of `n` tabs; returns the JSON object for target/bench/e2e.json. */
 async function benchRun(n) {
   console.log(`==> e2e bench: ${n} tabs`);
@@ -720,18 +803,47 @@ async function benchRun(n) {
   try {
     // Each tab gets JOIN_WAIT_MS to list the whole group (10x the target of 1 s); opening
     // stops after OPEN_DEADLINE_MS.
-    const { seed, misses } = await openTabs(group, n, { perTabMs: JOIN_WAIT_MS, deadline: Date.now() + OPEN_DEADLINE_MS, strict: false });
-    // A tab that missed counts as JOIN_WAIT_MS (a lower bound), so that misses raise the p99.
-    const join = group.tabs.map((t) => t.joinMs ?? JOIN_WAIT_MS);
+    const profiler = new MainThreadProfile(opts["profile-from"]);
+    const ticksBefore = rendererThreadTicks(browser.profile);
+    const openedAt = Date.now();
+    let opened;
+    try {
+      opened = await openTabs(group, n, {
+        perTabMs: JOIN_WAIT_MS, deadline: Date.now() + OPEN_DEADLINE_MS, strict: false,
+        beforeOpen: (i) => profiler.beforeOpen(i, group),
+      });
+    } finally {
+      // Also when opening failed: where the tabs' CPU went is what tells why.
+      Object.assign(result, rendererThreads(ticksBefore, rendererThreadTicks(browser.profile), (Date.now() - openedAt) / 1000));
+      note(`renderers while the tabs opened: ${result.renderer_cores_while_joining} cores; by thread (cores): ${JSON.stringify(result.renderer_threads_cores_while_joining)}`);
+      const shares = await profiler.stop();
+      if (shares) {
+        result.first_tab_profile_ms = shares;
+        note(`the first tab's main thread over ${profiler.seconds.toFixed(0)} s from tab ${profiler.from} on (self ms): ${shares.map((x) => `${x.cat} ${x.ms}`).join("; ")}`);
+      }
+    }
+    const { seed, misses, loadFailures } = opened;
+    // A tab that missed counts as JOIN_WAIT_MS (a lower bound), so that misses raise the p99;
+    // so does a tab that did not load at all.
+    const join = group.tabs.map((t) => t.joinMs ?? JOIN_WAIT_MS).concat(Array(loadFailures).fill(JOIN_WAIT_MS));
     result.join_to_full_view_ms_p50 = percentile(join, 50);
     result.join_to_full_view_ms_p99 = percentile(join, 99);
     result.join_samples = join.length;
     result.join_misses = misses;
     result.tabs_opened = group.tabs.length;
-    if (group.tabs.length < n) result.notes.push(`only ${group.tabs.length} of ${n} tabs opened within ${OPEN_DEADLINE_MS / 60000} minutes`);
+    result.page_load_failures = loadFailures;
+    if (group.tabs.length + loadFailures < n) {
+      result.notes.push(`only ${group.tabs.length + loadFailures} of ${n} tabs tried, ${group.tabs.length} of them ` +
+        `open (no more after ${OPEN_DEADLINE_MS / 60000} minutes or 5 pages in a row that did not load)`);
+    }
+    if (loadFailures) {
+      result.notes.push(`${loadFailures} tabs did not load and show their id within 30 s (closed again; ` +
+        `counted as misses)`);
+    }
     if (misses) {
-      result.notes.push(`${misses} of ${group.tabs.length} tabs did not list the whole group within ` +
-        `${JOIN_WAIT_MS / 1000} s of loading (counted as ${JOIN_WAIT_MS} ms)`);
+      result.notes.push(`${misses} of ${join.length} tabs did not list the whole group within ` +
+        `${JOIN_WAIT_MS / 1000} s of loading (counted as ${JOIN_WAIT_MS} ms)` +
+        (loadFailures ? `, ${loadFailures} of them because the page did not load` : ""));
     }
     note(`page load -> lists every member: ${describe(join)}`);
     result.page_load_steps_ms_p50 = phaseMedians(group.tabs);
@@ -787,7 +899,7 @@ async function benchRun(n) {
       } catch (e) {
         leave.push(LEAVE_WAIT_MS); // a lower bound, as for joins
         result.leave_misses = (result.leave_misses ?? 0) + 1;
-        result.notes.push(`${tab.name} closed: ${e.message}`);
+        result.notes.push(`${tab.name} closed: ${e.message}; their nodes: ${await group.nodeViews([tab.id])}`);
       }
     }
     result.closed_tabs_shown_as = shownAs;

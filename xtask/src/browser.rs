@@ -343,8 +343,10 @@ pub fn run_tabs_step() -> Result<()> {
 
 /// The browser figures of `cargo xtask bench`: `tests/js/tabs.mjs --bench TABS` (tab counts
 /// separated by commas, `30,100` for the full bench) against a release rumor-signal; writes
-/// target/bench/e2e.json. Call after building the npm package (`wasm::build`).
-pub fn run_e2e_bench(tabs: &str) -> Result<()> {
+/// target/bench/e2e.json. With `profile_from` (a tab number), the first tab's main thread
+/// is also profiled from that tab on (`--profile-from`). Call after building the npm
+/// package (`wasm::build`).
+pub fn run_e2e_bench(tabs: &str, profile_from: Option<&str>) -> Result<()> {
     for p in [Prereq::Chromium, Prereq::Node] {
         println!("==> ensure {}", p.describe());
         p.ensure()?;
@@ -354,7 +356,11 @@ pub fn run_e2e_bench(tabs: &str) -> Result<()> {
     npm_ci(false)?;
     let out = root.join("target/bench/e2e.json");
     let out = out.to_string_lossy();
-    let status = run_node(&["tabs.mjs", "--bench", tabs, "--out", &out], &bin)?;
+    let mut args = vec!["tabs.mjs", "--bench", tabs, "--out", &out];
+    if let Some(k) = profile_from {
+        args.extend(["--profile-from", k]);
+    }
+    let status = run_node(&args, &bin)?;
     if !status.success() {
         bail!("the browser bench (tests/js/tabs.mjs --bench) failed ({status})");
     }

@@ -47,7 +47,8 @@ enum Command {
     },
     /// Run the benchmarks (writes target/bench/*.json). `cargo xtask bench e2e [TABS...]`
     /// runs only the browser figures (target/bench/e2e.json; 30 and 100 tabs unless tab
-    /// counts follow); `cargo xtask bench idle [--tabs N] [--page demo,demo=DIR,bare]` where idle
+    /// counts follow; `--profile-from K` also profiles the first tab's main thread while
+    /// tab K and later open); `cargo xtask bench idle [--tabs N] [--page demo,demo=DIR,bare]` where idle
     /// tabs spend their CPU (target/bench/idle.json, not part of the full bench); other
     /// arguments go to the simulator bench binary and run only what they select
     /// (`broadcast`, `membership`, `--n N`, `--rumor-only`, `--others-only`, `--seed N`).
@@ -100,8 +101,9 @@ fn main() -> ExitCode {
 /// `cargo xtask bench`: run the bench binaries (rumor-tests' `bench`, then rumor-signal's
 /// `signal-bench`) in release mode, then build the npm package to record its size
 /// (target/bench/wasm.json), then the browser figures: 30 and 100 tabs of the demo page
-/// (target/bench/e2e.json); forward the exit status. `bench e2e [TABS...]`: the browser
-/// figures only (with the tab counts given, 30 and 100 by default); `bench idle [ARGS]`:
+/// (target/bench/e2e.json); forward the exit status. `bench e2e [TABS...] [--profile-from
+/// K]`: the browser figures only (with the tab counts given, 30 and 100 by default; with
+/// `--profile-from`, the first tab's main thread profiled from tab K on); `bench idle [ARGS]`:
 /// tests/js/idle.mjs with ARGS (where idle tabs spend their CPU);
 /// with any other arguments (a selection such as `broadcast --n 1000`), only the simulator
 /// benchmarks they select.
@@ -112,21 +114,31 @@ fn bench(args: &[String]) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     if args.first().is_some_and(|a| a == "e2e") {
-        let tabs = match &args[1..] {
-            [] => "30,100".to_string(),
-            counts => {
-                for c in counts {
-                    if !c.parse::<u32>().is_ok_and(|n| n > 0) {
-                        anyhow::bail!(
-                            "`bench e2e` takes tab counts (such as `bench e2e 100`), not {c:?}"
-                        );
-                    }
+        let mut counts = Vec::new();
+        let mut profile_from = None;
+        let mut rest = args[1..].iter();
+        while let Some(a) = rest.next() {
+            if a == "--profile-from" {
+                match rest.next().map(|k| (k, k.parse::<u32>())) {
+                    Some((k, Ok(_))) => profile_from = Some(k.clone()),
+                    _ => anyhow::bail!("`--profile-from` takes a tab number (such as 25)"),
                 }
-                counts.join(",")
+            } else if a.parse::<u32>().is_ok_and(|n| n > 0) {
+                counts.push(a.clone());
+            } else {
+                anyhow::bail!(
+                    "`bench e2e` takes tab counts (such as `bench e2e 100`) and \
+                     `--profile-from K`, not {a:?}"
+                );
             }
+        }
+        let tabs = if counts.is_empty() {
+            "30,100".to_string()
+        } else {
+            counts.join(",")
         };
         wasm::build()?;
-        browser::run_e2e_bench(&tabs)?;
+        browser::run_e2e_bench(&tabs, profile_from.as_deref())?;
         return Ok(ExitCode::SUCCESS);
     }
     let mut command = cmd::cargo();
@@ -159,7 +171,7 @@ fn bench(args: &[String]) -> anyhow::Result<ExitCode> {
         // The npm package's size (target/bench/wasm.json).
         wasm::build()?;
         // Many tabs of the demo page in headless Chromium (target/bench/e2e.json).
-        browser::run_e2e_bench("30,100")?;
+        browser::run_e2e_bench("30,100", None)?;
         return Ok(ExitCode::SUCCESS);
     }
     Ok(exit_code(status))
