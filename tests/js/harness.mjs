@@ -157,7 +157,10 @@ export async function launchBrowser({ prefix = "rumor-e2e-" } = {}) {
       "--disable-background-networking",
       "--disable-component-update",
       "--disable-sync",
-      `${defaultDisable ?? "--disable-features="},WebRtcHideLocalIpsWithMdns`,
+      // AutofillServerCommunication: without it Chromium asks content-autofill.googleapis.com
+      // about every page with a form (the demo page's room and name fields), about 9 requests
+      // per page load that cannot get out of the namespace; tests send nothing outside.
+      `${defaultDisable ?? "--disable-features="},WebRtcHideLocalIpsWithMdns,AutofillServerCommunication`,
       ...(process.env.RUMOR_CHROMIUM_ARGS ?? "").split(/\s+/).filter(Boolean),
     ],
   });
