@@ -1,5 +1,6 @@
-// Figures for tests/js/tabs.mjs and idle.mjs: percentiles of samples, and the memory of one
-// Chromium (its browser process and all its descendants) read from /proc.
+// Figures for tests/js/tabs.mjs and idle.mjs: percentiles of samples, DevTools profiles by
+// category, and the memory and CPU of one Chromium (its browser process and all its
+// descendants) read from /proc.
 
 import { readdirSync, readFileSync } from "node:fs";
 
@@ -97,6 +98,34 @@ export function profileShares(profile) {
   return [...selfMs].sort((a, b) => b[1] - a[1]).map(([cat, ms]) => ({ cat, ms: Math.round(ms) }));
 }
 
+/** User + system CPU ticks (USER_HZ) from the text of a /proc/PID/stat or /proc/PID/task/TID/stat. */
+function statTicks(stat) {
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return Number(fields[11]) + Number(fields[12]);
+}
+
+/**
+ * The processes of the Chromium whose profile is `profile` (see `browserFamily`), read from
+ * /proc: pid -> { cmd, ticks } (its command line, and its CPU ticks so far).
+ */
+export function chromiumProcesses(profile) {
+  const procs = new Map();
+  for (const name of readdirSync("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, "utf8");
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      const cmd = readFileSync(`/proc/${name}/cmdline`, "utf8").replaceAll("\0", " ");
+      procs.set(Number(name), { ppid, cmd, ticks: statTicks(stat) });
+    } catch {
+      // the process ended meanwhile
+    }
+  }
+  const family = new Map();
+  for (const pid of browserFamily(procs, profile)) family.set(pid, procs.get(pid));
+  return family;
+}
+
 /**
  * CPU ticks (user + system, USER_HZ) of every thread of the renderer processes of the
  * Chromium whose profile is `profile`, summed by thread name (digits at the end dropped, so
@@ -105,19 +134,9 @@ export function profileShares(profile) {
  * Compositor...). Two readings subtracted tell where the tabs' CPU went in between.
  */
 export function rendererThreadTicks(profile) {
-  const procs = new Map();
-  for (const name of readdirSync("/proc")) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const ppid = Number(/^PPid:\s+(\d+)/m.exec(readFileSync(`/proc/${name}/status`, "utf8"))?.[1]);
-      procs.set(Number(name), { ppid, cmd: readFileSync(`/proc/${name}/cmdline`, "utf8").replaceAll("\0", " ") });
-    } catch {
-      // the process ended meanwhile
-    }
-  }
   const byThread = new Map();
-  for (const pid of browserFamily(procs, profile)) {
-    if (!procs.get(pid).cmd.includes("--type=renderer")) continue;
+  for (const [pid, p] of chromiumProcesses(profile)) {
+    if (!p.cmd.includes("--type=renderer")) continue;
     let tids = [];
     try {
       tids = readdirSync(`/proc/${pid}/task`);
@@ -127,9 +146,8 @@ export function rendererThreadTicks(profile) {
     for (const tid of tids) {
       try {
         const comm = readFileSync(`/proc/${pid}/task/${tid}/comm`, "utf8").trim().replace(/\d+$/, "");
-        const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8");
-        const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-        byThread.set(comm, (byThread.get(comm) ?? 0) + Number(fields[11]) + Number(fields[12]));
+        const ticks = statTicks(readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8"));
+        byThread.set(comm, (byThread.get(comm) ?? 0) + ticks);
       } catch {
         // the thread ended meanwhile
       }

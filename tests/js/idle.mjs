@@ -12,10 +12,10 @@
 // Writes target/bench/idle.json.
 //
 // Environment: see harness.mjs (RUMOR_SIGNAL_BIN, RUMOR_PKG_DIR, RUMOR_TEST_IP, CHROMIUM).
-import { mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join as pathJoin, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { browserFamily, profileShares } from "./figures.mjs";
+import { chromiumProcesses, profileShares } from "./figures.mjs";
 import { cleanupAll, launchBrowser, repoRoot, startServer } from "./harness.mjs";
 
 const { values: opts } = parseArgs({
@@ -34,21 +34,8 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /** CPU ticks (user + system) and kind of every process of the browser whose profile is `profile`. */
 function cpuByProcess(profile) {
-  const procs = new Map();
-  for (const name of readdirSync("/proc")) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const stat = readFileSync(`/proc/${name}/stat`, "utf8");
-      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      const cmd = readFileSync(`/proc/${name}/cmdline`, "utf8").replaceAll("\0", " ");
-      procs.set(Number(name), { ppid: Number(fields[1]), ticks: Number(fields[11]) + Number(fields[12]), cmd });
-    } catch {
-      // the process ended meanwhile
-    }
-  }
   const out = new Map();
-  for (const pid of browserFamily(procs, profile)) {
-    const p = procs.get(pid);
+  for (const [pid, p] of chromiumProcesses(profile)) {
     const kind = /--type=([a-z-]+)/.exec(p.cmd)?.[1] ?? "browser";
     const sub = /--utility-sub-type=([a-zA-Z.]+)/.exec(p.cmd)?.[1];
     out.set(pid, { kind: sub ? `${kind}:${sub.split(".")[0]}` : kind, ticks: p.ticks });

@@ -757,6 +757,7 @@ class MainThreadProfile {
     this.cdp = null;
     this.startedAt = 0;
     this.seconds = 0;
+    this.timer = null;
     this.stopping = null;
   }
 
