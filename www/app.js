@@ -16,9 +16,9 @@ const members = new Map(); // peerId -> { peerId, meta, topics, state, since, se
 const neighbors = new Set(); // this tab's direct WebRTC neighbors
 const topics = new Set();
 let lastStats = null;
-// How often the page rebuilt its two big parts and handled room events: read by the idle
-// benchmark (tests/js/idle.mjs) and handy in the console.
-const renderCounts = { table: 0, overlay: 0, events: 0 };
+// How often the page rebuilt its two big parts, handled room events and sent its neighbor
+// list: read by the benchmarks (tests/js/idle.mjs, tabs.mjs) and handy in the console.
+const renderCounts = { table: 0, overlay: 0, events: 0, nbrs: 0 };
 window.rumorDemo = { renderCounts };
 
 // ---- helpers ---------------------------------------------------------------------------
@@ -120,22 +120,35 @@ function syncFromRoom() {
   }
 }
 
+// Share this tab's neighbor list in its metadata so every tab can draw the whole overlay,
+// not only its own links. Every change is a signed record update that every member checks
+// and draws, so a group of n tabs pays n times for each one. So the list goes out once it
+// has stayed the same for NBRS_QUIET_MS (a join moves several links of a few tabs within a
+// second or two: one update each, not one per link), at the latest NBRS_MAX_WAIT_MS after
+// the first change not yet sent (links that never settle are still shown), and not at all
+// when it is back to what was sent last.
+const NBRS_QUIET_MS = 2000;
+const NBRS_MAX_WAIT_MS = 10_000;
 let nbrsTimer = null;
+let nbrsChangedAt = 0; // the first change not yet sent (Date.now())
+let nbrsSent = ""; // the list as last sent
 function publishNeighbors() {
-  // Share this tab's neighbor list in its metadata so every tab can draw the whole overlay,
-  // not only its own links. At most one update per 2 s, with the list as it is then: every
-  // change is a record update sent to every member, so a burst of neighbor changes must
-  // cost one update, not one each.
-  if (nbrsTimer !== null) return;
+  const now = Date.now();
+  if (nbrsTimer === null) nbrsChangedAt = now;
+  else clearTimeout(nbrsTimer);
+  const wait = Math.min(NBRS_QUIET_MS, Math.max(0, nbrsChangedAt + NBRS_MAX_WAIT_MS - now));
   nbrsTimer = setTimeout(() => {
     nbrsTimer = null;
-    if (!room) return;
+    const list = [...neighbors].map(short).sort().join(",");
+    if (!room || list === nbrsSent) return;
     try {
-      room.setMeta(NBRS_KEY, [...neighbors].map(short).sort().join(","));
+      room.setMeta(NBRS_KEY, list);
+      nbrsSent = list;
+      renderCounts.nbrs += 1;
     } catch (e) {
       console.warn("setMeta(nbrs):", e);
     }
-  }, 2000);
+  }, wait);
 }
 
 // ---- join ------------------------------------------------------------------------------
@@ -154,6 +167,9 @@ async function join() {
   members.clear();
   neighbors.clear();
   topics.clear();
+  clearTimeout(nbrsTimer);
+  nbrsTimer = null;
+  nbrsSent = "";
   $("log").replaceChildren();
   showError("");
   setStatus(`joining ${roomName}…`);
@@ -295,8 +311,8 @@ function render() {
   const me = room ? members.get(room.peerId) : null;
   setText($("my-name"), me ? nameOf(me) : $("name").value);
   setText($("my-id"), room ? short(room.peerId) : "–");
-  $("my-id").title = room?.peerId ?? "";
-  $("my-id").dataset.peer = room?.peerId ?? "";
+  const id = room?.peerId ?? "";
+  if ($("my-id").dataset.peer !== id) Object.assign($("my-id"), { title: id }).dataset.peer = id;
   renderMembers();
   requestOverlay();
 }
@@ -324,6 +340,12 @@ function requestOverlay() {
 }
 
 let membersKey = ""; // what the table's rows show, but for the "since" column
+// The "since" column moves on every SINCE_MS, all rows at once (and with the stats panel,
+// on the same tick of the timer below): a cell whose text changes lays the table out and
+// repaints it, and rows changing each at its own moment did that every second in every
+// open tab (see docs/benchmarks.md, idle tabs).
+const SINCE_MS = 4000;
+let sinceAt = 0; // when the column was last brought up to date (Date.now())
 
 function renderMembers() {
   const rows = [...members.values()].sort((a, b) =>
@@ -343,10 +365,13 @@ function renderMembers() {
   setText($("member-count"), `${live} live${rows.length > live ? `, ${rows.length - live} gone` : ""}`);
   if (key === membersKey) {
     // Same rows: only the "since" column moves on.
+    if (now - sinceAt < SINCE_MS) return;
+    sinceAt = now;
     rows.forEach((m, i) => setText(tbody.rows[i].cells[3], ago(now - m.since)));
     return;
   }
   membersKey = key;
+  sinceAt = now;
   renderCounts.table += 1;
   tbody.replaceChildren(...rows.map((m, i) => {
     const gone = m.state === "left" || m.state === "failed";
@@ -488,7 +513,7 @@ function renderStats() {
   const dl = $("stats");
   if (dl.children.length === rows.length) rows.forEach(([, v], i) => setText(dl.children[i].lastChild, String(v)));
   else dl.replaceChildren(...rows.map(([k, v]) => el("div", {}, el("dt", {}, k), el("dd", {}, String(v)))));
-  $("status").dataset.signaling = s.signaling;
+  if ($("status").dataset.signaling !== s.signaling) $("status").dataset.signaling = s.signaling;
   if (s.signaling !== "connected") setStatus(`signaling ${s.signaling}`, "bad");
   else setStatus(`in room ${roomFromHash()}`, "ok");
 }
@@ -509,7 +534,17 @@ try {
   showError(`Could not load the Rumor package from /pkg/: ${e?.message ?? e}\nBuild it with cargo xtask wasm (cargo xtask demo does).`);
   throw e;
 }
-setInterval(() => { syncFromRoom(); render(); renderStats(); }, 1000);
+// Events keep the member list up to date; every 5 s it is also checked against the node's
+// (members it no longer lists without a leave event reaching the page are marked gone).
+// The stats panel shows rates over 2 s: each redraw of it is a new frame of the page to
+// lay out, paint and composite, in every open tab.
+let ticks = 0;
+setInterval(() => {
+  if (ticks % 5 === 0) syncFromRoom();
+  render();
+  if (ticks % 2 === 0) renderStats();
+  ticks += 1;
+}, 1000);
 document.addEventListener("visibilitychange", () => {
   if (!document.hidden) { render(); renderStats(); }
 });

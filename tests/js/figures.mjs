@@ -79,6 +79,15 @@ export function browserFamily(procs, profile) {
   return family;
 }
 
+/**
+ * A wasm function's category: `wasm`, or with a package built with its names kept (say,
+ * `wasm-opt -g`), `wasm <crate>` from the function's Rust path (`wasm curve25519_dalek`).
+ */
+function wasmCategory(name) {
+  const crate = /^\$?(?:<)?([A-Za-z_][A-Za-z0-9_]*)::/.exec(name)?.[1];
+  return crate ? `wasm ${crate}` : "wasm";
+}
+
 /** Sums a DevTools CPU profile's self time (ms) by category. */
 export function profileShares(profile) {
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
@@ -89,7 +98,7 @@ export function profileShares(profile) {
     const f = byId.get(profile.samples[i]).callFrame;
     let cat;
     if (f.functionName.startsWith("(")) cat = f.functionName; // (idle), (program), (garbage collector)
-    else if (f.url.endsWith(".wasm") || /^(\$|wasm-function)/.test(f.functionName)) cat = "wasm";
+    else if (f.url.endsWith(".wasm") || /^(\$|wasm-function)/.test(f.functionName)) cat = wasmCategory(f.functionName);
     else if (f.url.includes("/pkg/")) cat = "package JS glue";
     else if (f.url.includes("app.js")) cat = `app.js ${f.functionName || "(anonymous)"}`;
     else cat = f.url ? `other JS (${f.url.split("/").pop()})` : `native ${f.functionName}`;

@@ -26,7 +26,8 @@
 // lists it); renderer memory is read from /proc, and the renderers' CPU while the tabs
 // opened, by thread. Writes a JSON list, one object per size. `--profile-from K` also samples
 // the first tab's main thread with the DevTools profiler from the moment tab K opens, for
-// 30 s or until the last tab has opened (what an existing tab spends while others join).
+// 30 s or until the last tab has opened (what an existing tab spends while others join),
+// and saves the whole profile next to the JSON as e2e-first-tab-N.cpuprofile.
 //
 // Environment: see harness.mjs (RUMOR_SIGNAL_BIN, RUMOR_PKG_DIR, RUMOR_TEST_IP, CHROMIUM).
 import { mkdirSync, statSync, writeFileSync } from "node:fs";
@@ -278,13 +279,13 @@ class Group {
           unopened: s.dialsUnopened, closedEarly: s.dialsClosed, probes: s.probeDials, heals: s.healDials,
           handovers: s.handoverDials, evicted: s.evicted,
           refused: s.neighborRefusals, timeouts: s.neighborTimeouts, stalls: s.stalls, farewells: s.farewells,
-          snapshots: s.snapshotRecords } : null;
+          snapshots: s.snapshotRecords, nbrs: window.rumorDemo?.renderCounts.nbrs ?? 0 } : null;
       }).catch(() => null)),
     );
     const got = all.filter(Boolean);
     const sum = (k) => got.reduce((a, x) => a + x[k], 0);
     const d = { tabs: got.length, withSnapshot: got.filter((x) => x.snapshots > 0).length };
-    for (const k of ["dials", "failed", "noWelcome", "unanswered", "unopened", "closedEarly", "probes", "heals", "handovers", "evicted", "refused", "timeouts", "stalls", "farewells", "snapshots"]) d[k] = sum(k);
+    for (const k of ["dials", "failed", "noWelcome", "unanswered", "unopened", "closedEarly", "probes", "heals", "handovers", "evicted", "refused", "timeouts", "stalls", "farewells", "snapshots", "nbrs"]) d[k] = sum(k);
     return d;
   }
 
@@ -296,7 +297,8 @@ class Group {
       `${per("failed")} failed or timed out (no WebRTC answer ${per("unanswered")}, answered but not open ${per("unopened")}, ` +
       `closed before open ${per("closedEarly")}, no Welcome after connecting ${per("noWelcome")}), ${per("probes")} probes, ${per("heals")} heal attempts, ${per("handovers")} handovers (evicted ${per("evicted")} times); ` +
       `neighbors dropped for silence: ${per("timeouts")} per tab, stalls ${per("stalls")}, farewells ${per("farewells")} (${d.tabs} tabs); ` +
-      `member records taken from snapshots through the server: ${per("snapshots")} per tab`);
+      `member records taken from snapshots through the server: ${per("snapshots")} per tab; ` +
+      `neighbor lists sent (the demo page's \`nbrs\` metadata, each a record update to every member): ${per("nbrs")} per tab`);
     return d;
   }
 
@@ -752,8 +754,10 @@ function rendererThreads(before, after, seconds) {
  * category, or null if it never started).
  */
 class MainThreadProfile {
-  constructor(from) {
+  /** `from`: the tab count at which sampling starts; `file`: where the whole profile goes. */
+  constructor(from, file) {
     this.from = from === undefined ? null : Number(from);
+    this.file = file;
     this.cdp = null;
     this.startedAt = 0;
     this.seconds = 0;
@@ -776,6 +780,9 @@ class MainThreadProfile {
       clearTimeout(this.timer);
       this.stopping = this.cdp.send("Profiler.stop").then(({ profile }) => {
         this.seconds = (Date.now() - this.startedAt) / 1000;
+        // The whole profile too, for DevTools (Performance panel: load profile).
+        mkdirSync(dirname(this.file), { recursive: true });
+        writeFileSync(this.file, JSON.stringify(profile));
         return profileShares(profile).slice(0, 15);
       }, (e) => {
         note(`profile of the first tab lost: ${e.message}`);
@@ -804,7 +811,7 @@ async function benchRun(n) {
   try {
     // Each tab gets JOIN_WAIT_MS to list the whole group (10x the target of 1 s); opening
     // stops after OPEN_DEADLINE_MS.
-    const profiler = new MainThreadProfile(opts["profile-from"]);
+    const profiler = new MainThreadProfile(opts["profile-from"], pathJoin(dirname(resolve(opts.out)), `e2e-first-tab-${n}.cpuprofile`));
     const ticksBefore = rendererThreadTicks(browser.profile);
     const openedAt = Date.now();
     let opened;
@@ -820,7 +827,7 @@ async function benchRun(n) {
       const shares = await profiler.stop();
       if (shares) {
         result.first_tab_profile_ms = shares;
-        note(`the first tab's main thread over ${profiler.seconds.toFixed(0)} s from tab ${profiler.from} on (self ms): ${shares.map((x) => `${x.cat} ${x.ms}`).join("; ")}`);
+        note(`the first tab's main thread over ${profiler.seconds.toFixed(0)} s from tab ${profiler.from} on (self ms): ${shares.map((x) => `${x.cat} ${x.ms}`).join("; ")}; whole profile in ${profiler.file}`);
       }
     }
     const { seed, misses, loadFailures } = opened;
@@ -874,6 +881,7 @@ async function benchRun(n) {
       result.evicted_per_tab = per("evicted");
       result.silence_drops_per_tab = per("timeouts");
       result.stalls_per_tab = per("stalls");
+      result.neighbor_list_updates_per_tab = per("nbrs");
     }
     const mem = chromiumMemory(browser.profile);
     const perTab = (kb) => Math.round((kb / 1024 / group.tabs.length) * 10) / 10;
