@@ -311,8 +311,12 @@ function render() {
   const me = room ? members.get(room.peerId) : null;
   setText($("my-name"), me ? nameOf(me) : $("name").value);
   setText($("my-id"), room ? short(room.peerId) : "–");
+  const myId = $("my-id");
   const id = room?.peerId ?? "";
-  if ($("my-id").dataset.peer !== id) Object.assign($("my-id"), { title: id }).dataset.peer = id;
+  if (myId.dataset.peer !== id) {
+    myId.title = id;
+    myId.dataset.peer = id;
+  }
   renderMembers();
   requestOverlay();
 }
@@ -340,10 +344,9 @@ function requestOverlay() {
 }
 
 let membersKey = ""; // what the table's rows show, but for the "since" column
-// The "since" column moves on every SINCE_MS, all rows at once (and with the stats panel,
-// on the same tick of the timer below): a cell whose text changes lays the table out and
-// repaints it, and rows changing each at its own moment did that every second in every
-// open tab (see docs/benchmarks.md, idle tabs).
+// The "since" column moves on every SINCE_MS, all rows at once: a cell whose text changes
+// lays the table out and repaints it, and rows changing each at its own moment did that
+// every second in every open tab (see docs/benchmarks.md, idle tabs).
 const SINCE_MS = 4000;
 let sinceAt = 0; // when the column was last brought up to date (Date.now())
 
