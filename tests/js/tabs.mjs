@@ -573,6 +573,13 @@ async function runTests(n) {
       const page = sender.page;
       const path = pathJoin(repoRoot, "target/e2e/demo.png");
       mkdirSync(dirname(path), { recursive: true });
+      // The other tabs' links reach the drawing through their neighbor lists, which a tab
+      // sends once its list has settled (2 s without change, at most 10 s after the first
+      // change), and the drawing is redrawn at most every second: wait for that (the check
+      // below tells if it never comes).
+      await page
+        .waitForFunction((n) => document.querySelectorAll("svg#overlay line").length >= n, n, { timeout: 20000, polling: 250 })
+        .catch(() => {});
       // Generous: a starved renderer (30 tabs on two cores) can take long to paint a frame.
       await page.screenshot({ path, fullPage: true, timeout: 90000 });
       if (statSync(path).size < 10000) fail(`${path} is only ${statSync(path).size} bytes`);
