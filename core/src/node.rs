@@ -12,7 +12,7 @@ use alloc::vec::Vec;
 use core::time::Duration;
 
 use rand_chacha::ChaCha8Rng;
-use rand_core::{RngCore, SeedableRng};
+use rand_core::SeedableRng;
 
 use litemap::LiteMap;
 
@@ -22,6 +22,7 @@ use crate::direct::Direct;
 use crate::event::{Event, Output};
 use crate::identity::{Ed25519, Identity, PeerId, Verify};
 use crate::membership::{Member, Members, SuspicionTimes};
+use crate::random::Random;
 use crate::record::{Claim, Entry, MetaEntry, Record, SignedRecord};
 use crate::sorted::SortedSet;
 use crate::state_sync::StateSync;
@@ -155,7 +156,7 @@ pub struct Node {
     pub(crate) identity: Identity,
     pub(crate) me: PeerId,
     pub(crate) config: Config,
-    pub(crate) rng: ChaCha8Rng,
+    pub(crate) rng: Box<dyn Random>,
     pub(crate) verifier: Box<dyn Verify>,
     pub(crate) own: Record,
     pub(crate) members: Members,
@@ -184,6 +185,22 @@ impl Node {
     /// A node with `identity`, tuned by `config`, whose random choices come from `seed`.
     /// It knows only itself until [`Node::join`] or an inbound connection.
     pub fn new(identity: Identity, config: Config, seed: u64, now: Instant) -> Self {
+        Self::with_random(
+            identity,
+            config,
+            Box::new(ChaCha8Rng::seed_from_u64(seed)),
+            now,
+        )
+    }
+
+    /// A node like [`Node::new`] whose random choices come from `rng` instead of a
+    /// generator seeded here.
+    pub fn with_random(
+        identity: Identity,
+        config: Config,
+        mut rng: Box<dyn Random>,
+        now: Instant,
+    ) -> Self {
         let me = identity.id();
         let own = Record {
             id: me,
@@ -193,8 +210,7 @@ impl Node {
             topics: crate::record::TopicSet::new(),
             leaving: false,
         };
-        let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let jitter = |rng: &mut ChaCha8Rng, d: Duration| {
+        let jitter = |rng: &mut Box<dyn Random>, d: Duration| {
             Duration::from_millis(rng.next_u64() % (d.as_millis() as u64).max(1))
         };
         let m = &config.membership;

@@ -130,17 +130,18 @@ struct Inner {
 }
 
 impl Driver {
-    /// A driver for a new node with `identity`, seeded from `crypto.getRandomValues`.
+    /// A driver for a new node with `identity`, its random choices from
+    /// `crypto.getRandomValues`.
     pub fn new(
         identity: Identity,
         config: DriverConfig,
         signal_sink: SignalSink,
         event_sink: EventSink,
     ) -> Driver {
-        let node = Node::new(
+        let node = Node::with_random(
             identity,
             config.node.clone(),
-            sys::random_u64(),
+            Box::new(sys::CryptoRandom::default()),
             Instant::ZERO,
         );
         let inner = Rc::new_cyclic(|weak| {

@@ -34,6 +34,28 @@ pub fn random_u64() -> u64 {
     u64::from_le_bytes(random_bytes::<8>())
 }
 
+/// A node's random numbers from `crypto.getRandomValues`, fetched 32 at a time: the
+/// browser's own generator, so the package needs none of its own.
+#[derive(Default)]
+pub struct CryptoRandom {
+    buf: [u64; 32],
+    used: usize,
+}
+
+impl rumor_core::Random for CryptoRandom {
+    fn next_u64(&mut self) -> u64 {
+        if self.used == 0 {
+            let bytes = random_bytes::<256>();
+            for (word, chunk) in self.buf.iter_mut().zip(bytes.chunks_exact(8)) {
+                *word = u64::from_le_bytes(chunk.try_into().unwrap_or_default());
+            }
+            self.used = self.buf.len();
+        }
+        self.used -= 1;
+        self.buf[self.used]
+    }
+}
+
 /// One pending `setTimeout`; dropping it cancels the timer and frees its closure.
 pub struct Timer {
     id: JsValue,

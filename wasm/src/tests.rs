@@ -203,6 +203,20 @@ async fn urls_are_normalized_or_refused_with_a_reason() {
 }
 
 #[wasm_bindgen_test]
+fn the_browser_random_source_refills_and_does_not_repeat() {
+    use rumor_core::Random;
+    // 100 draws take the 32-word buffer through three refills.
+    let mut random = sys::CryptoRandom::default();
+    let draws: Vec<u64> = (0..100).map(|_| random.next_u64()).collect();
+    let mut distinct = draws.clone();
+    distinct.sort_unstable();
+    distinct.dedup();
+    assert_eq!(distinct.len(), draws.len(), "a 64-bit draw repeated");
+    // Each refill fills every word: no zero words left from the empty buffer.
+    assert!(draws.iter().all(|&d| d != 0));
+}
+
+#[wasm_bindgen_test]
 async fn glare_and_an_unknown_seed_still_connect() {
     let registry: Registry = Rc::default();
     let a = node(&registry, 11);

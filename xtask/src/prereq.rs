@@ -26,7 +26,8 @@ pub enum Prereq {
     WasmBindgenCli,
     /// Chromium and chromedriver (Debian packages), for the browser tests.
     Chromium,
-    /// `wasm-opt` (Debian package `binaryen`), for the npm package.
+    /// binaryen's `wasm-opt` at the version pinned in xtask/tools/package-lock.json (from the
+    /// npm registry, so every machine shrinks the package the same way), for the npm package.
     Binaryen,
     /// Node.js and npm, for the JavaScript tests.
     Node,
@@ -39,7 +40,7 @@ impl Prereq {
             Prereq::WasmTarget => "rustup target wasm32-unknown-unknown",
             Prereq::WasmBindgenCli => "wasm-bindgen-cli (the version in Cargo.lock)",
             Prereq::Chromium => "chromium and chromedriver (and ip, as root)",
-            Prereq::Binaryen => "wasm-opt (binaryen)",
+            Prereq::Binaryen => "wasm-opt (binaryen, xtask/tools/package-lock.json)",
             Prereq::Node => "node and npm",
         }
     }
@@ -60,13 +61,7 @@ impl Prereq {
                 }
                 apt_install(&["chromium", "chromium-driver"])
             }
-            Prereq::Binaryen => {
-                if on_path("wasm-opt") {
-                    println!("    wasm-opt present");
-                    return Ok(());
-                }
-                apt_install(&["binaryen"])
-            }
+            Prereq::Binaryen => ensure_binaryen(),
             Prereq::Node => {
                 if on_path("node") && on_path("npm") {
                     println!("    node and npm present");
@@ -88,6 +83,41 @@ fn ensure_rustup_target(target: &str) -> Result<()> {
     let mut add = Command::new("rustup");
     add.args(["target", "add", target]);
     cmd::run(&mut add)?;
+    Ok(())
+}
+
+/// binaryen's `wasm-opt` as `npm ci` in xtask/tools installs it (a Node.js script).
+pub fn wasm_opt_bin() -> PathBuf {
+    cmd::workspace_root().join("xtask/tools/node_modules/binaryen/bin/wasm-opt")
+}
+
+/// `npm ci` in xtask/tools unless the binaryen it installs is there at the locked version
+/// (Node.js and npm first, if missing).
+fn ensure_binaryen() -> Result<()> {
+    let tools = cmd::workspace_root().join("xtask/tools");
+    let read = |path: &str| -> Option<serde_json::Value> {
+        serde_json::from_str(&std::fs::read_to_string(tools.join(path)).ok()?).ok()
+    };
+    let locked = read("package-lock.json").context("reading xtask/tools/package-lock.json")?
+        ["packages"]["node_modules/binaryen"]["version"]
+        .as_str()
+        .map(str::to_string);
+    let installed = read("node_modules/binaryen/package.json")
+        .and_then(|p| p["version"].as_str().map(str::to_string));
+    if let Some(version) = locked.as_ref().filter(|v| Some(*v) == installed.as_ref()) {
+        if wasm_opt_bin().exists() {
+            println!("    binaryen {version} in xtask/tools");
+            return Ok(());
+        }
+    }
+    Prereq::Node.ensure()?;
+    let mut ci = Command::new("npm");
+    ci.args(["ci", "--no-audit", "--no-fund"])
+        .current_dir(&tools);
+    let status = cmd::status(&mut ci)?;
+    if !status.success() {
+        bail!("`npm ci` in xtask/tools failed ({status})");
+    }
     Ok(())
 }
 

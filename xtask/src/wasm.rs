@@ -1,7 +1,8 @@
 //! `cargo xtask wasm`: the npm package in `wasm/pkg/`.
 //!
 //! Builds rumor-wasm for wasm32 with the size-tuned `wasm-release` profile, shrinks the
-//! module with `wasm-opt -Oz`, runs `wasm-bindgen --target web`, writes
+//! module with `wasm-opt -Oz`, runs `wasm-bindgen --target web`, shrinks its output again
+//! (wasm-bindgen's glue functions and what they call), writes
 //! package.json (exports map with types) and the README, then reports the sizes (raw and
 //! gzip) and saves them in `target/bench/wasm.json`. With `--sizes` it then reports where
 //! the bytes go ([`crate::wasm_sizes`]).
@@ -45,8 +46,8 @@ pub struct Sizes {
 
 /// Prints where the package's bytes go (`cargo xtask wasm --sizes`), from the build
 /// [`build`] left behind: its steps again with the function names kept, then
-/// [`crate::wasm_sizes::report`]. Here wasm-bindgen runs first, so that its exported shims
-/// count too (the module is only read, so binaryen's two-table bug does not matter).
+/// [`crate::wasm_sizes::report`]. wasm-bindgen runs before wasm-opt, as in the package's last
+/// step, so that its exported shims count as they are shipped.
 pub fn size_report() -> Result<()> {
     let root = cmd::workspace_root();
     let dir = root.join("target/wasm-sizes");
@@ -60,10 +61,11 @@ pub fn size_report() -> Result<()> {
     crate::wasm_sizes::report(&named)
 }
 
-/// `wasm-opt -Oz` from `input` to `output`, with the function names kept if `keep_names`.
+/// `wasm-opt -Oz` (binaryen from xtask/tools) from `input` to `output`, with the function
+/// names kept if `keep_names`.
 fn wasm_opt(input: &Path, output: &Path, keep_names: bool) -> Result<()> {
-    let mut command = Command::new("wasm-opt");
-    command.arg("-Oz");
+    let mut command = Command::new("node");
+    command.arg(prereq::wasm_opt_bin()).arg("-Oz");
     if keep_names {
         command.arg("-g");
     }
@@ -109,15 +111,18 @@ pub fn build() -> Result<Sizes> {
     if pkg.exists() {
         std::fs::remove_dir_all(&pkg).with_context(|| format!("removing {}", pkg.display()))?;
     }
-    // wasm-opt runs on rustc's output, before wasm-bindgen adds its externref table:
-    // binaryen 108 (Debian 12) re-points the `__wbindgen_externrefs` export at the function
-    // table when a module has two tables, and the package then fails to load.
+    // Once before wasm-bindgen, so that it sees only the imports and exports still used
+    // (the JS glue is then ~80 B smaller), and once after, over the glue functions it adds.
     println!("==> wasm-opt -Oz");
     let optimized = root.join("target/wasm32-unknown-unknown/wasm-release/rumor_wasm.opt.wasm");
     wasm_opt(&input, &optimized, false)?;
     println!("==> wasm-bindgen --target web");
     wasm_bindgen(&optimized, &pkg, OUT_NAME, false)?;
     let wasm = pkg.join(format!("{OUT_NAME}_bg.wasm"));
+    println!("==> wasm-opt -Oz (wasm-bindgen's output)");
+    let bound = root.join("target/wasm32-unknown-unknown/wasm-release/rumor_wasm.bound.wasm");
+    std::fs::rename(&wasm, &bound).context("moving wasm-bindgen's output aside")?;
+    wasm_opt(&bound, &wasm, false)?;
     // wasm-bindgen writes a .gitignore of `*`, which would keep npm from packing anything.
     let _ = std::fs::remove_file(pkg.join(".gitignore"));
     std::fs::write(pkg.join("package.json"), package_json())?;
