@@ -107,7 +107,10 @@ pub struct SignedRecord {
 impl SignedRecord {
     /// Signs `record` with `identity`. The caller makes sure `record.id == identity.id()`.
     pub fn sign(record: Record, identity: &Identity) -> Self {
-        let bytes = postcard::to_allocvec(&record).expect("records always encode");
+        // Not `expect`: it would print postcard's error with `{:?}`, code the browser
+        // package would carry for a panic that cannot happen.
+        let bytes = postcard::to_allocvec(&record)
+            .unwrap_or_else(|_| unreachable!("records always encode"));
         let signature = identity.sign(&bytes);
         SignedRecord { record, signature }
     }

@@ -285,7 +285,9 @@ pub enum DecodeError {
 pub fn encode(msg: &Message) -> Vec<u8> {
     let mut out = Vec::with_capacity(64);
     out.push(PROTOCOL_VERSION);
-    postcard::to_extend(msg, out).expect("encoding into a Vec cannot fail")
+    // Not `expect`, as in `SignedRecord::sign`.
+    postcard::to_extend(msg, out)
+        .unwrap_or_else(|_| unreachable!("encoding into a Vec cannot fail"))
 }
 
 /// Decodes one message, refusing anything over `max_len` bytes.

@@ -40,7 +40,9 @@ impl RoomInner {
                 self.settle(id, Ok(Uint8Array::from(data.as_slice()).into()))
             }
             Event::DirectFailed { to, id } => {
-                let short = &to.to_hex()[..8];
+                // Bytes, not the hex string, are sliced: a `str` slice brings the panic
+                // message of a slice off a char boundary (see `normalize_url`).
+                let short = hex::encode(&to.as_bytes()[..4]);
                 let timeout = self
                     .driver
                     .with(|s| s.node().config().direct.timeout.as_millis() as u64);
