@@ -113,8 +113,14 @@ pub struct MembershipConfig {
     /// `neighbor_timeout`, up to this; that silence is forgotten at 1/32 of the time that
     /// passes. Like a phi-accrual detector, the timeout follows what each link has shown.
     pub neighbor_timeout_max: Duration,
-    /// How often a node compares its membership with one neighbor.
+    /// How often a node compares its membership with one neighbor while its member table
+    /// is changing or an exchange has just found a difference.
     pub sync_interval: Duration,
+    /// The longest gap between comparisons once the member table has stayed the same: each
+    /// round that finds it unchanged since the last comparison doubles the gap, from
+    /// `sync_interval` up to this (set it to `sync_interval` to compare at a steady pace).
+    /// An idle group then sends a comparison per node every few seconds, not every second.
+    pub sync_interval_max: Duration,
     /// Suspicion timeout once `suspicion_confirmations` independent members suspect.
     pub suspicion_min: Duration,
     /// Suspicion timeout with a single accuser (Lifeguard's dynamic suspicion).
@@ -139,6 +145,7 @@ impl Default for MembershipConfig {
             neighbor_timeout: Duration::from_millis(2_500),
             neighbor_timeout_max: Duration::from_secs(10),
             sync_interval: Duration::from_secs(1),
+            sync_interval_max: Duration::from_secs(8),
             suspicion_min: Duration::from_millis(500),
             suspicion_max: Duration::from_secs(5),
             suspicion_confirmations: 3,

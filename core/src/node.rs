@@ -27,6 +27,7 @@ use crate::record::{Claim, Entry, MetaEntry, Record, SignedRecord};
 use crate::sorted::SortedSet;
 use crate::state_sync::StateSync;
 use crate::stats::Stats;
+use crate::sync::SyncPace;
 use crate::time::Instant;
 use crate::wire::{self, DecodeError, Intent, Message};
 
@@ -168,6 +169,7 @@ pub struct Node {
     pub(crate) outputs: VecDeque<Output>,
     pub(crate) push: Vec<(Entry, Option<PeerId>)>,
     pub(crate) timers: Timers,
+    pub(crate) sync_pace: SyncPace,
     pub(crate) views_dirty: bool,
     pub(crate) nonce: u32,
     pub(crate) left: bool,
@@ -245,6 +247,7 @@ impl Node {
             outputs: VecDeque::new(),
             push: Vec::new(),
             timers,
+            sync_pace: SyncPace::default(),
             views_dirty: false,
             nonce: 0,
             left: false,

@@ -84,6 +84,9 @@ pub struct Stats {
     pub grafts: u64,
     /// Grafts for messages no longer held.
     pub graft_unknown: u64,
+    /// Periodic anti-entropy comparisons this node started (a `SyncRoot` to a random
+    /// neighbor; the one each new neighbor gets is not counted).
+    pub sync_rounds: u64,
     /// Pull offers sent.
     pub pull_offers: u64,
     /// Tree rewirings by Plumtree's optimization step.

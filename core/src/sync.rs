@@ -23,6 +23,46 @@ const DIGEST_SIZE: usize = 32 + 10 + 10 + 1;
 /// Ids accepted in one `want` list.
 const MAX_WANT: usize = 1024;
 
+/// The pace of anti-entropy: every `sync_interval` round while the member table changes,
+/// then rounds skipped while it stays as it was at the last comparison, the gap doubling
+/// up to `sync_interval_max`. A difference found by either side of an exchange brings the
+/// pace back to every round.
+#[derive(Debug, Default)]
+pub(crate) struct SyncPace {
+    /// The member table's root at the last comparison this node started.
+    last_root: Option<(u64, u32)>,
+    /// Rounds from one comparison to the next while the root stays at `last_root` (1 =
+    /// every round).
+    gap: u32,
+    /// Rounds skipped since the last comparison.
+    skipped: u32,
+}
+
+impl SyncPace {
+    /// Whether this round compares, given the table's `root` now and the longest gap in
+    /// rounds.
+    fn due(&mut self, root: (u64, u32), max_gap: u32) -> bool {
+        if self.last_root != Some(root) {
+            self.last_root = Some(root);
+            self.gap = 1;
+            self.skipped = 0;
+            return true;
+        }
+        self.skipped += 1;
+        if self.skipped < self.gap {
+            return false;
+        }
+        self.skipped = 0;
+        self.gap = self.gap.saturating_mul(2).min(max_gap);
+        true
+    }
+
+    /// An exchange found the two tables different: compare every round again.
+    fn differed(&mut self) {
+        self.last_root = None;
+    }
+}
+
 impl Node {
     /// Bytes of entries that fit one `Update` message (the frame less room for framing).
     pub(crate) fn update_budget(&self) -> usize {
@@ -159,17 +199,34 @@ impl Node {
             .unwrap_or_else(|| self.own_entry())
     }
 
-    /// Periodic anti-entropy with one random neighbor.
+    /// Periodic anti-entropy with one random neighbor, at the pace of [`SyncPace`].
     pub(crate) fn start_sync(&mut self, _now: Instant) {
+        let m = &self.config.membership;
+        // In u64: a u128 division would bring its kilobyte of code into the browser build.
+        let (every, max) = (
+            m.sync_interval.as_millis() as u64,
+            m.sync_interval_max.as_millis() as u64,
+        );
+        let max_gap = (max / every.max(1)).clamp(1, u32::MAX as u64) as u32;
+        let root = self.members.root();
+        if !self.sync_pace.due(root, max_gap) {
+            return;
+        }
         let neighbors = self.neighbors();
-        if let Some(peer) = self.pick(&neighbors) {
-            let (hash, count) = self.members.root();
-            self.transmit(peer, &Message::SyncRoot { hash, count });
+        match self.pick(&neighbors) {
+            Some(peer) => {
+                self.stats.sync_rounds += 1;
+                let (hash, count) = root;
+                self.transmit(peer, &Message::SyncRoot { hash, count });
+            }
+            // Nobody to compare with: the next round tries again.
+            None => self.sync_pace.differed(),
         }
     }
 
     pub(crate) fn on_sync_root(&mut self, from: PeerId, hash: u64, count: u32) {
         if (hash, count) != self.members.root() {
+            self.sync_pace.differed();
             let hashes = self.members.bucket_hashes().to_vec();
             self.transmit(from, &Message::SyncBuckets { hashes });
         }
@@ -180,6 +237,8 @@ impl Node {
             self.stats.bad_overlay_messages += 1;
             return;
         }
+        // The other side found our roots different.
+        self.sync_pace.differed();
         let mine = self.members.bucket_hashes();
         let mask = (0..BUCKETS)
             .filter(|&b| mine[b] != hashes[b])
@@ -316,5 +375,46 @@ impl Node {
                 },
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SyncPace;
+
+    /// The rounds (of 40) in which `pace` compares, the table changing at `changes`.
+    fn compared(pace: &mut SyncPace, changes: &[u32]) -> alloc::vec::Vec<u32> {
+        let mut root = (0, 0);
+        (0..40)
+            .filter(|r| {
+                if changes.contains(r) {
+                    root.0 += 1;
+                }
+                pace.due(root, 8)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn an_unchanged_table_is_compared_ever_less_often_up_to_the_longest_gap() {
+        let mut pace = SyncPace::default();
+        assert_eq!(compared(&mut pace, &[]), [0, 1, 3, 7, 15, 23, 31, 39]);
+    }
+
+    #[test]
+    fn a_change_or_a_difference_brings_back_every_round() {
+        let mut pace = SyncPace::default();
+        assert_eq!(
+            compared(&mut pace, &[20]),
+            [0, 1, 3, 7, 15, 20, 21, 23, 27, 35]
+        );
+        let mut pace = SyncPace::default();
+        for _ in 0..20 {
+            pace.due((0, 0), 8);
+        }
+        pace.differed();
+        assert!(pace.due((0, 0), 8), "compared right after a difference");
+        assert!(pace.due((0, 0), 8), "and the round after");
+        assert!(!pace.due((0, 0), 8));
     }
 }

@@ -85,14 +85,15 @@ export function serverLogTail(lines = 30) {
 
 /**
  * Starts rumor-signal on `listen` (`ip:0` picks a free port; pass the address of an earlier
- * run to restart on the same one), serving `wwwDir` at / and the npm package at /pkg/.
+ * run to restart on the same one), serving `wwwDir` at / and the npm package (`pkg`, by
+ * default RUMOR_PKG_DIR) at /pkg/.
  * Returns `{ proc, addr, stop }`: `addr` resolves to "ip:port" once the server listens;
  * `stop(signal)` kills it by pid and resolves once it has exited.
  */
-export function startServer({ listen = `${ip}:0`, wwwDir, extraArgs = [] }) {
+export function startServer({ listen = `${ip}:0`, wwwDir, pkg = pkgDir, extraArgs = [] }) {
   const proc = spawn(
     signalBin,
-    ["--listen", listen, "--www-dir", wwwDir, "--pkg-dir", pkgDir, "--rtc-ip", ip, "--log", LOG_FILTER, ...extraArgs],
+    ["--listen", listen, "--www-dir", wwwDir, "--pkg-dir", pkg, "--rtc-ip", ip, "--log", LOG_FILTER, ...extraArgs],
     { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, NO_COLOR: "1" } },
   );
   servers.add(proc);

@@ -8,7 +8,8 @@
 // sampled with the DevTools profiler over the same window. `demo` is the demo page (www/),
 // `bare` a page that only joins through the npm package (tests/js/www/e2e.html) and shows
 // nothing, so the two side by side tell the page's share from the protocol's; `demo=DIR`
-// the demo page served from DIR instead of www/ (say, an older copy, to compare).
+// the demo page served from DIR instead of www/ (say, an older copy, to compare), `bare=DIR`
+// the bare page with the npm package built into DIR (say, with other protocol settings).
 // Writes target/bench/idle.json.
 //
 // Environment: see harness.mjs (RUMOR_SIGNAL_BIN, RUMOR_PKG_DIR, RUMOR_TEST_IP, CHROMIUM).
@@ -44,11 +45,13 @@ function cpuByProcess(profile) {
 }
 
 async function run(page, tabs, seconds) {
-  // `demo=DIR` serves another copy of the demo page (an older one, to compare side by side).
+  // `demo=DIR` serves another copy of the demo page (an older one, to compare side by side),
+  // `bare=DIR` another build of the package.
   const [kind, dir] = page.split("=");
   const www = kind === "bare" ? pathJoin(repoRoot, "tests/js/www") : resolve(repoRoot, dir ?? "www");
+  const pkg = kind === "bare" && dir ? { pkg: resolve(repoRoot, dir) } : {};
   console.log(`==> idle: ${tabs} tabs of the ${page} page`);
-  const server = startServer({ wwwDir: www });
+  const server = startServer({ wwwDir: www, ...pkg });
   const addr = await server.addr;
   const browser = await launchBrowser({ prefix: "rumor-idle-" });
   const pages = [];
@@ -83,6 +86,7 @@ async function run(page, tabs, seconds) {
         timeouts: s.neighborTimeouts, dials: s.dials, failed: s.dialFailures, refused: s.neighborRefusals,
         probes: s.probeDials, heals: s.healDials, stalls: s.stalls,
         lost: s.neighborsLost, evictions: s.evictions, evicted: s.evicted,
+        messagesOut: s.messagesOut, bytesOut: s.bytesOut,
       };
     }).catch(() => ({}))));
     const countsBefore = await pageCounts();
@@ -94,12 +98,13 @@ async function run(page, tabs, seconds) {
     const { profile } = await cdp.send("Profiler.stop");
     const countsAfter = await pageCounts();
     // Per tab and minute over the window: what the page rebuilt (demo page only), the room
-    // events it handled, and the group's churn (neighbors dropped for silence, dials).
+    // events it handled, the group's churn (neighbors dropped for silence, dials), and the
+    // protocol messages and bytes it sent.
     const rate = (k) => {
       const total = countsAfter.reduce((a, c, i) => a + ((c[k] ?? 0) - (countsBefore[i]?.[k] ?? 0)), 0);
       return Math.round((total / tabs / wall) * 60 * 100) / 100;
     };
-    const perTabPerMinute = Object.fromEntries(["table", "overlay", "events", "timeouts", "dials", "failed", "refused", "probes", "heals", "stalls", "lost", "evictions", "evicted"].map((k) => [k, rate(k)]));
+    const perTabPerMinute = Object.fromEntries(["table", "overlay", "events", "timeouts", "dials", "failed", "refused", "probes", "heals", "stalls", "lost", "evictions", "evicted", "messagesOut", "bytesOut"].map((k) => [k, rate(k)]));
     const byKind = {};
     for (const [pid, p] of after) {
       const used = (p.ticks - (before.get(pid)?.ticks ?? p.ticks)) / TICKS_PER_S;
@@ -136,7 +141,7 @@ async function run(page, tabs, seconds) {
 const results = [];
 try {
   for (const kind of opts.page.split(",")) {
-    if (!/^(demo(=.+)?|bare)$/.test(kind)) throw new Error(`--page takes demo, demo=DIR and/or bare, not ${kind}`);
+    if (!/^(demo|bare)(=.+)?$/.test(kind)) throw new Error(`--page takes demo, demo=DIR, bare and/or bare=DIR, not ${kind}`);
     results.push(await run(kind, Number(opts.tabs), Number(opts.seconds)));
   }
   mkdirSync(dirname(opts.out), { recursive: true });

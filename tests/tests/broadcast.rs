@@ -364,6 +364,19 @@ fn tree_totals(w: &World) -> (u64, u64, u64) {
     })
 }
 
+/// Every active link between up nodes, as (lower, higher) index pairs.
+fn links(w: &World) -> BTreeSet<(Idx, Idx)> {
+    let mut out = BTreeSet::new();
+    for i in w.sim.up() {
+        for id in w.node(i).neighbors() {
+            if let Some(j) = w.index(&id) {
+                out.insert((i.min(j), i.max(j)));
+            }
+        }
+    }
+    out
+}
+
 /// `sender` publishes `count` messages on the test topic, 100 ms apart.
 fn publish_every_100ms(w: &mut World, sender: Idx, count: usize) -> Vec<(Idx, u64)> {
     (0..count)
@@ -475,7 +488,8 @@ fn staggering_a_young_tree_sends_fewer_duplicates_and_loses_nothing() {
 
 /// With `optimization_threshold` 1 a node moves to any neighbor that announces a shorter
 /// path, so once the tree has settled every node gets each message over a shortest path
-/// of the overlay, and no link carries it twice. A node that decided a switch on a stale
+/// of the overlay, and no link carries it twice (a link that comes up meanwhile, once
+/// each way). A node that decided a switch on a stale
 /// message (one from before its last switch, as pull offers announce) used to keep two
 /// parents and get a duplicate of every later message; one that compared an announcement
 /// with the round an older message came by (from before its parent moved closer to the
@@ -490,9 +504,15 @@ fn a_settled_tree_runs_along_shortest_paths_and_carries_each_message_once() {
     // Thirty messages build and optimize the tree; pull offers of them follow.
     let t0 = w.sim.now();
     let mut msgs = publish_every_100ms(&mut w, sender, 30);
+    let links_before = links(&w);
     w.sim.run_for(5_000);
     let start = w.sim.now();
     let (grafts, opts, dups) = count_more_messages(&mut w, sender, 10, &mut msgs, t0 - 1);
+    // A link that comes up starts eager in every tree at both ends, so the next message
+    // crosses it both ways: one duplicate at each end, pruned at once. The overlay may
+    // still add a link now and then (a node filling its active view); those are the only
+    // duplicates allowed.
+    let new_links = links(&w).difference(&links_before).count() as u64;
     let dist = w.overlay_graph().distances(sender);
     let last = msgs.last().unwrap().1;
     let mut longer = Vec::new();
@@ -510,7 +530,7 @@ fn a_settled_tree_runs_along_shortest_paths_and_carries_each_message_once() {
     let depth = dist.iter().flatten().max().copied().unwrap_or(0);
     eprintln!(
         "settled tree: depth {depth}; over 10 messages {opts} optimizations, {grafts} \
-         grafts, {dups} duplicates"
+         grafts, {dups} duplicates, {new_links} new links"
     );
     assert_eq!(
         hops_seen,
@@ -525,7 +545,10 @@ fn a_settled_tree_runs_along_shortest_paths_and_carries_each_message_once() {
         longer.is_empty(),
         "deliveries not over a shortest path (node, hops, shortest): {longer:?}"
     );
-    assert_eq!(dups, 0, "duplicate copies once the tree has settled");
+    assert!(
+        dups <= 2 * new_links,
+        "{dups} duplicate copies once the tree has settled, {new_links} new links"
+    );
     // A last few optimizations may still happen, each at worst with one graft.
     assert!(grafts <= opts, "{grafts} grafts for {opts} optimizations");
 }

@@ -48,7 +48,7 @@ enum Command {
     /// Run the benchmarks (writes target/bench/*.json). `cargo xtask bench e2e [TABS...]`
     /// runs only the browser figures (target/bench/e2e.json; 30 and 100 tabs unless tab
     /// counts follow; `--profile-from K` also profiles the first tab's main thread while
-    /// tab K and later open); `cargo xtask bench idle [--tabs N] [--page demo,demo=DIR,bare]` where idle
+    /// tab K and later open); `cargo xtask bench idle [--tabs N] [--page demo,demo=DIR,bare,bare=DIR]` where idle
     /// tabs spend their CPU (target/bench/idle.json, not part of the full bench); other
     /// arguments go to the simulator bench binary and run only what they select
     /// (`broadcast`, `membership`, `--n N`, `--rumor-only`, `--others-only`, `--seed N`).
