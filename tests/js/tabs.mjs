@@ -1,8 +1,8 @@
 // Many tabs of the real demo page (www/) against a real rumor-signal, checked through what a
 // person sees: the member table, the message log, the status badge and the overlay drawing.
 //
-// Test mode (`node tabs.mjs [--tabs 30]`; `cargo xtask test` runs it with 12 tabs, `cargo xtask
-// tabs` with 30):
+// Test mode (`node tabs.mjs [--tabs 30]`; `cargo xtask test` and `cargo xtask tabs` run it
+// with 30 tabs):
 //   1. N tabs open one after another in one room; each must list the whole group, then every
 //      tab must list the same N + 1 members (the tabs and the server's seed peer).
 //   2. A message typed into one tab's topic box appears, with its sender, in every other tab.

@@ -8,8 +8,8 @@
 //!   (tests/js/idle.mjs), other arguments only the simulator benchmarks they select.
 //! - `cargo xtask demo`: builds the npm package and rumor-signal, serves the demo page.
 //! - `cargo xtask wasm`: the npm package in `wasm/pkg/` (sizes in target/bench/wasm.json).
-//! - `cargo xtask tabs`: the many-tab tests of the demo page (tests/js/tabs.mjs) with 30
-//!   tabs (`test` runs them with 12).
+//! - `cargo xtask tabs`: only the many-tab tests of the demo page (tests/js/tabs.mjs, 30
+//!   tabs), which `test` runs last.
 
 mod browser;
 mod cmd;
@@ -74,7 +74,7 @@ enum Command {
         sizes: bool,
     },
     /// The many-tab tests of the demo page with 30 tabs (tests/js/tabs.mjs: joins, reload,
-    /// server restart, screenshot); `test` runs them with 12.
+    /// server restart, screenshot) alone; `test` runs them last.
     Tabs,
 }
 

@@ -100,8 +100,8 @@ const STEPS: &[Step] = &[
         args: &[
             "tests/js/tabs.mjs",
             "--tabs",
-            "12",
-            "(the demo page in 12 tabs: joins, a message, closes, a reload, a server restart)",
+            "30",
+            "(the demo page in 30 tabs: joins, a message, closes, a reload, a server restart)",
         ],
         needs: JS_NEEDS,
         run: Some(browser::run_tabs_step),
