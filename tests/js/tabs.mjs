@@ -7,7 +7,9 @@
 //      tab must list the same N + 1 members (the tabs and the server's seed peer).
 //   2. A message typed into one tab's topic box appears, with its sender, in every other tab.
 //   3. A screenshot of one tab is saved as target/e2e/demo.png; the member table and the
-//      overlay drawing must be visible and non-empty.
+//      overlay drawing must be visible and non-empty. The same tab at 390 x 844 (a phone) is
+//      saved as target/e2e/demo-phone.png: the page, the member table, the overlay and the
+//      topic box must fit the screen's width, and no member's state may be cut short.
 //   4. 5 tabs close: every remaining tab stops listing them (the page shows them as left or
 //      failed for a minute, or drops them).
 //   5. A tab reloads: it comes back with a NEW id (the wasm driver makes the identity key from
@@ -121,6 +123,21 @@ function installProbe(liveStates) {
   });
 }
 
+
+/** In the page: how many state cells of the member table are cut short, and whether the
+ * longest state ("suspected") fits the column (tried in the first row's cell and put back
+ * in the same task). */
+function stateColumnFit() {
+  const cells = [...document.querySelectorAll("#members td.state")];
+  const cut = cells.filter((td) => td.scrollWidth > td.clientWidth).length;
+  const td = cells[0];
+  if (!td) return { cut, longest: false };
+  const text = td.textContent;
+  td.textContent = "suspected";
+  const longest = td.scrollWidth <= td.clientWidth;
+  td.textContent = text;
+  return { cut, longest };
+}
 // ---- tabs ------------------------------------------------------------------------------------
 
 /** One open tab of the demo page. */
@@ -607,8 +624,49 @@ async function runTests(n) {
       if (shown.dots !== n + 1) problems.push(`${shown.dots} dots in the overlay, expected ${n + 1}`);
       if (shown.lines < n) problems.push(`${shown.lines} lines in the overlay, expected at least ${n}`);
       if (shown.error) problems.push(`error shown: ${shown.error}`);
+      const fit = await page.evaluate(stateColumnFit);
+      if (fit.cut) problems.push(`${fit.cut} member states cut short`);
+      if (!fit.longest) problems.push(`"suspected" does not fit the state column`);
       if (problems.length) fail(problems.join("; "));
       note(`${path}: ${shown.rows} rows, ${shown.dots} dots, ${shown.lines} lines`);
+    });
+
+    await step("on a phone-sized screen the page fits its width (target/e2e/demo-phone.png)", async () => {
+      const page = sender.page;
+      const before = page.viewportSize();
+      const path = pathJoin(repoRoot, "target/e2e/demo-phone.png");
+      await page.setViewportSize({ width: 390, height: 844 });
+      try {
+        // Laid out again at the new width before anything is measured.
+        await page.waitForFunction(() => window.innerWidth === 390, null, { timeout: 30000 });
+        await page.screenshot({ path, fullPage: true, timeout: 90000 });
+        const shown = await page.evaluate(() => {
+          const right = (sel) => Math.round(document.querySelector(sel)?.getBoundingClientRect().right ?? -1);
+          return {
+            scroll: document.documentElement.scrollWidth,
+            width: window.innerWidth,
+            table: right("#members"),
+            overlay: right("svg#overlay"),
+            topic: right("#log"),
+          };
+        });
+        const fit = await page.evaluate(stateColumnFit);
+        const problems = [];
+        if (shown.scroll > shown.width) problems.push(`the page is ${shown.scroll} px wide on a ${shown.width} px screen`);
+        for (const k of ["table", "overlay", "topic"]) {
+          if (shown[k] < 0) problems.push(`no ${k}`);
+          else if (shown[k] > shown.width) problems.push(`the ${k} reaches ${shown[k]} px on a ${shown.width} px screen`);
+        }
+        if (fit.cut) problems.push(`${fit.cut} member states cut short`);
+        if (!fit.longest) problems.push(`"suspected" does not fit the state column`);
+        for (const sel of ["#members", "svg#overlay"]) {
+          if (!(await page.locator(sel).isVisible())) problems.push(`${sel} not visible`);
+        }
+        if (problems.length) fail(problems.join("; "));
+        note(`${path}: ${shown.width} px wide, member table, overlay and topic box within it`);
+      } finally {
+        if (before) await page.setViewportSize(before);
+      }
     });
 
     await step("5 tabs close and every remaining tab stops listing them", async () => {
