@@ -19,6 +19,9 @@
 //      is away the tabs keep their members and messages still get through; afterwards every tab
 //      reconnects its signaling, the old seed peer is gone from every tab, a new tab joins, and
 //      every tab lists the same members: the tabs, the new tab and the new seed peer.
+//   7. Pages that cannot join show why in the page: one whose signaling address (`?signal=`)
+//      has no server behind it, and the second page in a room of a server started with
+//      `--max-peers-per-room 1`.
 // Figures printed along the way: per tab, page load -> the tab lists every member (ms); per
 // closed tab, close -> no other tab lists it (ms).
 //
@@ -772,6 +775,48 @@ async function runTests(n) {
       const text = `after the restart ${Date.now()}`;
       await group.publish(tab, text);
       await group.waitMessage(tab, text, tab.displayName, 45000);
+    });
+
+    // Independent of the steps before: always run. Pages outside the group, so that the
+    // check below does not count their errors.
+    await checks.check("a page that cannot join says why in the page: no server there, a full room", async () => {
+      const problems = [];
+      const errorShown = async (page, what) => {
+        try {
+          await page.waitForFunction(() => !document.getElementById("error").hidden && document.getElementById("error").textContent, null, { timeout: 30000, polling: 200 });
+          return await page.evaluate(() => document.getElementById("error").textContent);
+        } catch (e) {
+          problems.push(`${what}: no error shown in the page (${e.message.split("\n")[0]})`);
+          return "";
+        }
+      };
+      const opened = [];
+      const full = startServer({ wwwDir: WWW, extraArgs: ["--max-peers-per-room", "1"] });
+      try {
+        // The signaling address (?signal=) at a port where nothing listens.
+        const noServer = await browser.context.newPage();
+        opened.push(noServer);
+        await noServer.goto(`http://${addr}/?signal=${encodeURIComponent(`ws://${addr.split(":")[0]}:1/ws`)}#nowhere`);
+        const shown = await errorShown(noServer, "no server");
+        if (shown && !/Could not join room "nowhere"[\s\S]*Rumor\.join/.test(shown)) problems.push(`no server: the page shows ${JSON.stringify(shown)}`);
+        if (shown) note(`no server: ${JSON.stringify(shown.split("\n")[1] ?? shown)}`);
+        // A room that takes one client: the second page is turned away.
+        const fullAddr = await full.addr;
+        const first = await browser.context.newPage();
+        opened.push(first);
+        await first.goto(`http://${fullAddr}/#small`);
+        await first.waitForFunction(() => window.rumorRoom, null, { timeout: 30000 });
+        const second = await browser.context.newPage();
+        opened.push(second);
+        await second.goto(`http://${fullAddr}/#small`);
+        const turned = await errorShown(second, "full room");
+        if (turned && !/full/i.test(turned)) problems.push(`full room: the page shows ${JSON.stringify(turned)}`);
+        if (turned) note(`full room: ${JSON.stringify(turned.split("\n")[1] ?? turned)}`);
+      } finally {
+        for (const p of opened) await closePage(p).catch(() => {});
+        await full.stop();
+      }
+      if (problems.length) fail(problems.join("; "));
     });
 
     // Independent of the steps before: always run.
