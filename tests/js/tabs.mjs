@@ -126,7 +126,6 @@ function installProbe(liveStates) {
   });
 }
 
-
 /** In the page: how many state cells of the member table are cut short, and whether the
  * longest state ("suspected") fits the column (tried in the first row's cell and put back
  * in the same task). */
@@ -141,6 +140,7 @@ function stateColumnFit() {
   td.textContent = text;
   return { cut, longest };
 }
+
 // ---- tabs ------------------------------------------------------------------------------------
 
 /** One open tab of the demo page. */
@@ -793,15 +793,16 @@ async function runTests(n) {
       const opened = [];
       const full = startServer({ wwwDir: WWW, extraArgs: ["--max-peers-per-room", "1"] });
       try {
+        // Both pages come from this server, whatever became of the group's.
+        const fullAddr = await full.addr;
         // The signaling address (?signal=) at a port where nothing listens.
         const noServer = await browser.context.newPage();
         opened.push(noServer);
-        await noServer.goto(`http://${addr}/?signal=${encodeURIComponent(`ws://${addr.split(":")[0]}:1/ws`)}#nowhere`);
+        await noServer.goto(`http://${fullAddr}/?signal=${encodeURIComponent(`ws://${fullAddr.split(":")[0]}:1/ws`)}#nowhere`);
         const shown = await errorShown(noServer, "no server");
         if (shown && !/Could not join room "nowhere"[\s\S]*Rumor\.join/.test(shown)) problems.push(`no server: the page shows ${JSON.stringify(shown)}`);
         if (shown) note(`no server: ${JSON.stringify(shown.split("\n")[1] ?? shown)}`);
         // A room that takes one client: the second page is turned away.
-        const fullAddr = await full.addr;
         const first = await browser.context.newPage();
         opened.push(first);
         await first.goto(`http://${fullAddr}/#small`);
